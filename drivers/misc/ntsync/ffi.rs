@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The only place where this driver touches C directly.
+//!
+//! Each item wraps a kernel facility that has no Rust abstraction in this kernel: anonymous
+//! inode files for objects, a misc device with a file mode, and the absolute-deadline sleep.
+//! Everything else in the driver is safe Rust.
+
+use crate::object::Object;
+use core::{
+    ffi::{
+        c_char,
+        c_int,
+        c_long,
+        c_uint,
+        c_ulong,
+        c_void, //
+    },
+    marker::PhantomData,
+    ptr::NonNull,
+};
+use kernel::{
+    bindings,
+    error::to_result,
+    fs::{
+        File,
+        FileDescriptorReservation,
+        LocalFile, //
+    },
+    miscdevice::{
+        MiscDevice,
+        MiscDeviceOptions, //
+    },
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
+    types::{
+        ForeignOwnable,
+        Opaque, //
+    },
+};
+
+extern "C" {
+    fn anon_inode_getfile(
+        name: *const c_char,
+        fops: *const bindings::file_operations,
+        priv_: *mut c_void,
+        flags: c_int,
+    ) -> *mut bindings::file;
+
+    // ntsync_glue.c
+    fn ntsync_rs_set_current_interruptible();
+    fn ntsync_rs_set_current_running();
+    fn ntsync_rs_timens_to_host(clock: bindings::clockid_t, tim: bindings::ktime_t) -> bindings::ktime_t;
+}
+
+/// The file operations of an object file. A `static`, so that its address identifies object
+/// files: see [`object_from_fd`].
+struct ObjectFops(bindings::file_operations);
+
+// SAFETY: The table is never written after initialisation; the raw pointers inside it (the
+// owning module and functions) are valid from any thread.
+unsafe impl Sync for ObjectFops {}
+
+static OBJECT_FOPS: ObjectFops = ObjectFops(bindings::file_operations {
+    owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+    release: Some(object_release),
+    unlocked_ioctl: Some(object_ioctl),
+    #[cfg(CONFIG_COMPAT)]
+    compat_ioctl: Some(bindings::compat_ptr_ioctl),
+    ..pin_init::zeroed()
+});
+
+/// # Safety
+///
+/// `file` is an object file being released: its `private_data` came from
+/// [`install_object`] and is not used again.
+unsafe extern "C" fn object_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: The release of an object file owns the `Arc` that `install_object` turned into
+    // `private_data`; no other file operation can run any more.
+    drop(unsafe { Arc::<Object>::from_foreign((*file).private_data) });
+    0
+}
+
+/// # Safety
+///
+/// `file` is a live object file.
+unsafe extern "C" fn object_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: A live object file holds the `Arc` set up by `install_object`, and it is only
+    // released by `object_release`, which cannot run while this ioctl holds the file.
+    let obj = unsafe { Arc::<Object>::borrow((*file).private_data) };
+    match obj.ioctl(cmd, arg as usize) {
+        Ok(ret) => ret as c_long,
+        Err(err) => err.to_errno() as c_long,
+    }
+}
+
+/// Makes `obj` a new anonymous-inode file and installs it as a close-on-exec fd.
+pub(crate) fn install_object(obj: Arc<Object>) -> Result<u32> {
+    let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+    let private = obj.into_foreign();
+    // SAFETY: The name is a NUL-terminated string and the fops table is static. On success
+    // the file takes over `private`, which `object_release` reclaims.
+    let raw = unsafe {
+        anon_inode_getfile(
+            c"ntsync".as_char_ptr(),
+            &OBJECT_FOPS.0,
+            private,
+            bindings::O_RDWR as c_int,
+        )
+    };
+    // SAFETY: `raw` is the return value of a function that returns a pointer or an errno.
+    if let Err(err) = kernel::error::from_err_ptr(raw) {
+        // SAFETY: No file was made, so `private` is still ours.
+        drop(unsafe { Arc::<Object>::from_foreign(private) });
+        return Err(err);
+    }
+    // SAFETY: `raw` is a new file whose single reference we own; `File` wraps
+    // `struct file` transparently, and the file was never shared, so nobody holds an
+    // `fdget_pos` region on it.
+    let file = unsafe { ARef::from_raw(NonNull::from(File::from_raw_file(raw))) };
+    let fd = reservation.reserved_fd();
+    reservation.fd_install(file);
+    Ok(fd)
+}
+
+/// The object behind `fd`, or `None` when `fd` is not an open ntsync object.
+pub(crate) fn object_from_fd(fd: u32) -> Option<Arc<Object>> {
+    let file = LocalFile::fget(fd).ok()?;
+    let raw = file.as_ptr();
+    // SAFETY: `file` holds a reference, so `raw` is a live file whose `f_op` never changes.
+    if !core::ptr::eq(unsafe { (*raw).f_op }, &OBJECT_FOPS.0) {
+        return None;
+    }
+    // SAFETY: Only files made by `install_object` have these fops, and their `private_data`
+    // is an `Arc<Object>` that lives at least as long as the reference `file` holds.
+    let obj = unsafe { Arc::<Object>::borrow((*raw).private_data) };
+    Some(obj.into())
+}
+
+/// A misc device registration that, unlike
+/// [`MiscDeviceRegistration`](kernel::miscdevice::MiscDeviceRegistration), sets the device
+/// node's mode, which Wine needs to be `0666`.
+///
+/// # Invariants
+///
+/// `inner` holds a `struct miscdevice` made by [`MiscDeviceOptions::into_raw`] and registered
+/// with `misc_register()` until this value is dropped.
+#[repr(transparent)]
+#[pin_data(PinnedDrop)]
+pub(crate) struct MiscRegistration<T> {
+    #[pin]
+    inner: Opaque<bindings::miscdevice>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: `misc_deregister` may run on any thread.
+unsafe impl<T> Send for MiscRegistration<T> {}
+// SAFETY: There are no `&self` methods.
+unsafe impl<T> Sync for MiscRegistration<T> {}
+
+impl<T: MiscDevice> MiscRegistration<T> {
+    /// Registers a misc device named `name` whose node gets `mode`.
+    ///
+    /// `T::open` receives a `&MiscDeviceRegistration<T>` that points at this registration's
+    /// `struct miscdevice`. That type is `repr(transparent)` over the same
+    /// `Opaque<bindings::miscdevice>` as this one, so the reference is valid; `T::open` must
+    /// not drop or deregister through it.
+    pub(crate) fn register(name: &'static CStr, mode: u16) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                let mut raw = MiscDeviceOptions { name }.into_raw::<T>();
+                raw.mode = mode;
+                // SAFETY: The initializer may write to `slot`.
+                unsafe { slot.write(raw) };
+                // SAFETY: `slot` holds a valid miscdevice, pinned until `PinnedDrop`
+                // deregisters it.
+                // INVARIANT: On success the device stays registered until drop.
+                to_result(unsafe { bindings::misc_register(slot) })
+            }),
+            _t: PhantomData,
+        })
+    }
+}
+
+#[pinned_drop]
+impl<T> PinnedDrop for MiscRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Registered, by the type invariant.
+        unsafe { bindings::misc_deregister(self.inner.get()) };
+    }
+}
+
+/// The clock a wait deadline is measured on.
+#[derive(Clone, Copy)]
+pub(crate) enum Clock {
+    /// `CLOCK_MONOTONIC` as the calling task sees it, i.e. in its time namespace.
+    Monotonic,
+    Realtime,
+}
+
+/// How a sleep ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wakeup {
+    /// `done()` returned true.
+    Done,
+    /// The deadline passed.
+    TimedOut,
+    /// A signal is pending.
+    Interrupted,
+}
+
+/// Sleeps interruptibly until `done()` returns true, the absolute deadline `deadline_ns` on
+/// `clock` passes (never, for `None`), or a signal arrives.
+///
+/// Whoever makes `done()` true must then wake this task with [`Task::wake_up`]; `done()` is
+/// checked after the task is marked as sleeping, so a wake-up cannot be lost.
+///
+/// [`Task::wake_up`]: kernel::task::Task::wake_up
+pub(crate) fn sleep_until(done: impl Fn() -> bool, deadline_ns: Option<i64>, clock: Clock) -> Wakeup {
+    let (clock_id, mut expires) = match clock {
+        Clock::Monotonic => {
+            let id = bindings::CLOCK_MONOTONIC as bindings::clockid_t;
+            // SAFETY: A pure conversion of the calling task's namespace time to host time.
+            (id, deadline_ns.map(|ns| unsafe { ntsync_rs_timens_to_host(id, ns) }))
+        }
+        Clock::Realtime => (bindings::CLOCK_REALTIME as bindings::clockid_t, deadline_ns),
+    };
+    let expires_ptr = match expires.as_mut() {
+        Some(ns) => ns as *mut bindings::ktime_t,
+        None => core::ptr::null_mut(),
+    };
+    let outcome = loop {
+        if kernel::current!().signal_pending() {
+            break Wakeup::Interrupted;
+        }
+        // SAFETY: Marks the calling task as about to sleep; it is set back to running below.
+        unsafe { ntsync_rs_set_current_interruptible() };
+        if done() {
+            break Wakeup::Done;
+        }
+        // SAFETY: `expires_ptr` is null or points at `expires`, which outlives the call; the
+        // task state was set just above, as the function requires.
+        let ret = unsafe {
+            bindings::schedule_hrtimeout_range_clock(
+                expires_ptr,
+                0,
+                bindings::hrtimer_mode_HRTIMER_MODE_ABS,
+                clock_id,
+            )
+        };
+        if ret == 0 {
+            break Wakeup::TimedOut;
+        }
+    };
+    // SAFETY: Restores the running state that was changed above.
+    unsafe { ntsync_rs_set_current_running() };
+    outcome
+}

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The few kernel facilities that only exist as C macros or static inlines,
+ * wrapped so that ffi.rs can call them. Nothing else belongs here.
+ */
+
+#include <linux/sched.h>
+#include <linux/time_namespace.h>
+
+void ntsync_rs_set_current_interruptible(void);
+void ntsync_rs_set_current_running(void);
+ktime_t ntsync_rs_timens_to_host(clockid_t clock, ktime_t tim);
+
+void ntsync_rs_set_current_interruptible(void)
+{
+	set_current_state(TASK_INTERRUPTIBLE);
+}
+
+void ntsync_rs_set_current_running(void)
+{
+	__set_current_state(TASK_RUNNING);
+}
+
+ktime_t ntsync_rs_timens_to_host(clockid_t clock, ktime_t tim)
+{
+	return timens_ktime_to_host(clock, tim);
+}

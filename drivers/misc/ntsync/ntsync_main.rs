@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! ntsync: emulation of Windows NT synchronization primitives for Wine.
+//!
+//! A drop-in replacement for `drivers/misc/ntsync.c`, with the same uAPI
+//! (`include/uapi/linux/ntsync.h`) and semantics
+//! (`Documentation/userspace-api/ntsync.rst`).
+
+mod device;
+mod ffi;
+mod object;
+mod sem;
+mod uapi;
+mod wait;
+
+use kernel::prelude::*;
+
+module! {
+    type: NtSyncModule,
+    name: "ntsync_rs",
+    authors: ["The ntsync-rs authors"],
+    description: "NT synchronization primitive emulation (Rust)",
+    license: "GPL",
+}
+
+#[pin_data]
+struct NtSyncModule {
+    #[pin]
+    misc: ffi::MiscRegistration<device::Device>,
+}
+
+impl kernel::InPlaceModule for NtSyncModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // Wine runs as an ordinary user, and every open is its own namespace: 0666 as upstream.
+        try_pin_init!(Self {
+            misc <- ffi::MiscRegistration::register(c"ntsync", 0o666),
+        })
+    }
+}
