@@ -49,7 +49,7 @@ impl MiscDevice for Device {
     type Ptr = Arc<Device>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Device>> {
-        Arc::new(Device, GFP_KERNEL)
+        Ok(Arc::new(Device, GFP_KERNEL)?)
     }
 
     fn ioctl(dev: ArcBorrow<'_, Device>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

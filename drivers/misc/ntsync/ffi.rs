@@ -8,6 +8,12 @@
 
 use crate::object::Object;
 use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    error::to_result,
     ffi::{
         c_char,
         c_int,
@@ -16,15 +22,9 @@ use core::{
         c_ulong,
         c_void, //
     },
-    marker::PhantomData,
-    ptr::NonNull,
-};
-use kernel::{
-    bindings,
-    error::to_result,
     fs::{
+        file::FileDescriptorReservation,
         File,
-        FileDescriptorReservation,
         LocalFile, //
     },
     miscdevice::{
@@ -42,6 +42,9 @@ use kernel::{
     },
 };
 
+// `struct file` ends in zero-sized arrays that the lint flags; the C side only ever sees
+// pointers to it, exactly as in `kernel::bindings`.
+#[allow(improper_ctypes)]
 extern "C" {
     fn anon_inode_getfile(
         name: *const c_char,
@@ -91,7 +94,7 @@ unsafe extern "C" fn object_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c
     // SAFETY: A live object file holds the `Arc` set up by `install_object`, and it is only
     // released by `object_release`, which cannot run while this ioctl holds the file.
     let obj = unsafe { Arc::<Object>::borrow((*file).private_data) };
-    match obj.ioctl(cmd, arg as usize) {
+    match obj.ioctl(cmd, arg) {
         Ok(ret) => ret as c_long,
         Err(err) => err.to_errno() as c_long,
     }

@@ -121,7 +121,7 @@ fn objects(dev: &Arc<Device>, args: &uapi::WaitArgs) -> Result<KVec<Arc<Object>>
     let fds = fds
         .chunks_exact(size_of::<u32>())
         .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-    for fd in fds.chain(alert) {
+    for fd in Iterator::chain(fds, alert) {
         let obj = ffi::object_from_fd(fd).ok_or(EINVAL)?;
         if !Arc::ptr_eq(&obj.dev, dev) {
             return Err(EINVAL);
