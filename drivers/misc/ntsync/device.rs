@@ -5,10 +5,9 @@
 use crate::{
     ffi,
     object::{
-        Object,
-        State, //
+        self,
+        Object, //
     },
-    sem::Semaphore,
     uapi,
     wait,
 };
@@ -18,30 +17,28 @@ use kernel::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
+    new_mutex,
     prelude::*,
     sync::{
         Arc,
-        ArcBorrow, //
-    },
-    uaccess::{
-        UserPtr,
-        UserSlice, //
+        ArcBorrow,
+        Mutex, //
     },
 };
 
-/// One open of `/dev/ntsync`. Its objects keep it alive after the device file is closed.
-pub(crate) struct Device;
+/// What the device's wait-all lock protects besides the objects' wait-all queues.
+pub(crate) struct WaitAll {
+    /// Wait-all calls queued on this device.
+    pub(crate) queued: u32,
+}
 
-impl Device {
-    /// `NTSYNC_IOC_CREATE_SEM`: returns the new semaphore's fd.
-    fn create_sem(self: &Arc<Self>, arg: usize) -> Result<isize> {
-        let args: uapi::SemArgs = UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::SemArgs>())
-            .reader()
-            .read()?;
-        let sem = Semaphore::new(args.count, args.max).ok_or(EINVAL)?;
-        let obj = Object::new(self.clone(), State::Sem(sem))?;
-        Ok(ffi::install_object(obj)? as isize)
-    }
+/// One open of `/dev/ntsync`. Its objects keep it alive after the device file is closed.
+#[pin_data]
+pub(crate) struct Device {
+    /// Serialises wait-all calls and the state changes that may satisfy them: see
+    /// [`crate::object`].
+    #[pin]
+    pub(crate) wait_all: Mutex<WaitAll>,
 }
 
 #[vtable]
@@ -49,14 +46,23 @@ impl MiscDevice for Device {
     type Ptr = Arc<Device>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Device>> {
-        Ok(Arc::new(Device, GFP_KERNEL)?)
+        Arc::pin_init(
+            pin_init!(Device {
+                wait_all <- new_mutex!(WaitAll { queued: 0 }, "Device::wait_all"),
+            }),
+            GFP_KERNEL,
+        )
     }
 
     fn ioctl(dev: ArcBorrow<'_, Device>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let dev: Arc<Device> = dev.into();
         match cmd {
-            uapi::CREATE_SEM => dev.create_sem(arg),
-            uapi::WAIT_ANY => wait::wait_any(&dev, arg),
+            uapi::CREATE_SEM | uapi::CREATE_MUTEX | uapi::CREATE_EVENT => {
+                let state = object::new_state(cmd, arg)?;
+                let obj = Object::new(dev.into(), state)?;
+                Ok(ffi::install_object(obj)? as isize)
+            }
+            uapi::WAIT_ANY => wait::wait(&dev, arg, false),
+            uapi::WAIT_ALL => wait::wait(&dev, arg, true),
             _ => Err(ENOIOCTLCMD),
         }
     }

@@ -7,9 +7,12 @@
 //! (`Documentation/userspace-api/ntsync.rst`).
 
 mod device;
+mod event;
 mod ffi;
+mod mutex;
 mod object;
 mod sem;
+mod state;
 mod uapi;
 mod wait;
 

@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Waiting: `NTSYNC_IOC_WAIT_ANY`, the waiter that objects hand themselves to, and the
-//! wake-up rule.
+//! `NTSYNC_IOC_WAIT_ANY` and `NTSYNC_IOC_WAIT_ALL`: the waiter that objects hand themselves
+//! to, the wake-up rules, and the queueing that every exit path undoes.
 
 use crate::{
-    device::Device,
+    device::{
+        Device,
+        WaitAll, //
+    },
     ffi::{
         self,
         Clock,
         Wakeup, //
     },
     object::{
-        Object,
-        State, //
+        read_user,
+        write_user,
+        Object, //
     },
+    state::State,
     uapi,
 };
 use kernel::{
@@ -35,74 +40,202 @@ use kernel::{
     },
 };
 
-/// Nobody has claimed the waiter yet.
+/// Nobody has satisfied the waiter yet.
 const UNCLAIMED: i32 = -1;
 
 /// One blocked wait call.
 ///
 /// Several objects may try to satisfy the same waiter at once; `claimed` decides which one
-/// does. Only the object that moves it away from [`UNCLAIMED`] changes its own state and wakes
-/// the task, so a wait-any acquires exactly one object.
+/// does. Only whoever moves it away from [`UNCLAIMED`] changes object state on the waiter's
+/// behalf and wakes the task, so a wait-any acquires exactly one object and a wait-all all of
+/// them exactly once.
 pub(crate) struct Waiter {
     task: ARef<Task>,
     owner: u32,
-    /// The index of the object that satisfied the wait, or [`UNCLAIMED`].
+    /// The index reported to user space, or [`UNCLAIMED`].
     claimed: Atomic<i32>,
+    /// An acquired mutex had been abandoned.
+    abandoned: Atomic<bool>,
+    /// The objects waited for, then the alert event if there is one.
+    objs: KVec<Arc<Object>>,
+    /// How many of `objs` precede the alert.
+    count: usize,
 }
 
 impl Waiter {
+    fn objects(&self) -> &[Arc<Object>] {
+        &self.objs[..self.count]
+    }
+
+    fn alert(&self) -> Option<&Arc<Object>> {
+        self.objs.get(self.count)
+    }
+
     fn claimed_index(&self) -> Option<u32> {
         let index = self.claimed.load(Relaxed);
         (index != UNCLAIMED).then_some(index as u32)
     }
 
-    /// Claims the waiter for the object at `index`; false when another object won.
+    /// Claims the waiter for reporting `index`; false when someone else was first.
     fn try_claim(&self, index: u32) -> bool {
         self.claimed.cmpxchg(UNCLAIMED, index as i32, Full).is_ok()
+    }
+
+    /// Acquires `state` for the claimed waiter.
+    fn acquire(&self, state: &mut State) {
+        if state.acquire(self.owner) {
+            self.abandoned.store(true, Relaxed);
+        }
     }
 }
 
 /// A waiter's place in one object's queue.
 pub(crate) struct WaitEntry {
     waiter: Arc<Waiter>,
-    /// Position of the object in the caller's array (the alert comes last).
+    /// What the waiter reports when this object satisfies it.
     index: u32,
 }
 
-/// Offers the object with `state` to the queued `waiters`, oldest first, while it stays
-/// signaled for them. Runs under the object's lock.
+/// Offers the object with `state` to its queued wait-any `waiters`, oldest first. Runs with
+/// the object locked.
 pub(crate) fn wake_any(state: &mut State, waiters: &[WaitEntry]) {
     for entry in waiters {
         let waiter = &entry.waiter;
-        if !state.is_signaled(waiter.owner) {
-            continue;
-        }
-        if waiter.try_claim(entry.index) {
-            state.acquire(waiter.owner);
+        if state.is_signaled(waiter.owner) && waiter.try_claim(entry.index) {
+            waiter.acquire(state);
             waiter.task.wake_up();
         }
     }
 }
 
-/// The objects a wait is queued on; dropping it leaves every queue, on every return path.
+/// Offers `obj`, which the holder of the wait-all lock has dev-locked and changed, to its
+/// wait-all waiters.
+pub(crate) fn wake_all(all: &WaitAll, obj: &Object) {
+    for entry in obj.all_waiters.access(all) {
+        try_wake_all(all, &entry.waiter, Some(obj));
+    }
+}
+
+/// Acquires all objects of the wait-all `waiter` as one step if every one is signaled for it.
+/// `locked` is already dev-locked by the caller.
+fn try_wake_all(all: &WaitAll, waiter: &Waiter, locked: Option<&Object>) {
+    let is_locked = |obj: &Arc<Object>| locked.is_some_and(|l| core::ptr::eq(&**obj, l));
+    for obj in waiter.objects().iter().filter(|o| !is_locked(o)) {
+        obj.set_dev_locked(all, true);
+    }
+    let ready = waiter
+        .objects()
+        .iter()
+        .all(|obj| obj.lock_held(all).state.is_signaled(waiter.owner));
+    if ready && waiter.try_claim(0) {
+        for obj in waiter.objects() {
+            waiter.acquire(&mut obj.lock_held(all).state);
+        }
+        waiter.task.wake_up();
+    }
+    for obj in waiter.objects().iter().filter(|o| !is_locked(o)) {
+        obj.set_dev_locked(all, false);
+    }
+}
+
+/// A waiter queued on its objects. Dropping it takes the waiter off every queue it reached,
+/// on every return path.
 struct Queued<'a> {
-    objs: &'a [Arc<Object>],
+    dev: &'a Device,
     waiter: &'a Arc<Waiter>,
+    all: bool,
+}
+
+impl<'a> Queued<'a> {
+    /// Queues `waiter` and hands it whatever is already signaled.
+    fn new(dev: &'a Device, waiter: &'a Arc<Waiter>, all: bool) -> Result<Self> {
+        let queued = Self { dev, waiter, all };
+        if all {
+            queued.enqueue_all()?;
+            // The objects come before the alert: it is offered only after they were.
+            if let Some(alert) = waiter.alert() {
+                if waiter.claimed_index().is_none() {
+                    alert.lock().wake_any();
+                }
+            }
+        } else {
+            queued.enqueue_any()?;
+            // Offering in array order makes the lowest signaled index win, objects before
+            // the alert.
+            for obj in waiter.objs.iter() {
+                if waiter.claimed_index().is_some() {
+                    break;
+                }
+                obj.lock().wake_any();
+            }
+        }
+        Ok(queued)
+    }
+
+    fn entry(&self, index: usize) -> WaitEntry {
+        WaitEntry {
+            waiter: self.waiter.clone(),
+            index: index as u32,
+        }
+    }
+
+    fn enqueue_any(&self) -> Result {
+        for (index, obj) in self.waiter.objs.iter().enumerate() {
+            obj.lock()
+                .any_waiters
+                .push(self.entry(index), GFP_NOWAIT)?;
+        }
+        Ok(())
+    }
+
+    fn enqueue_all(&self) -> Result {
+        let mut all = self.dev.wait_all.lock();
+        all.queued += 1;
+        for (index, obj) in self.waiter.objects().iter().enumerate() {
+            obj.all_waiters
+                .access_mut(&mut all)
+                .push(self.entry(index), GFP_KERNEL)?;
+            obj.count_all_waiter(&all, true);
+        }
+        if let Some(alert) = self.waiter.alert() {
+            alert
+                .lock_held(&all)
+                .any_waiters
+                .push(self.entry(self.waiter.count), GFP_NOWAIT)?;
+        }
+        try_wake_all(&all, self.waiter, None);
+        Ok(())
+    }
 }
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        for obj in self.objs {
-            obj.inner
-                .lock()
-                .any_waiters
-                .retain(|entry| !Arc::ptr_eq(&entry.waiter, self.waiter));
+        let waiter = self.waiter;
+        let others = |entry: &mut WaitEntry| !Arc::ptr_eq(&entry.waiter, waiter);
+        if !self.all {
+            for obj in waiter.objs.iter() {
+                obj.lock().any_waiters.retain(others);
+            }
+            return;
+        }
+        let mut all = self.dev.wait_all.lock();
+        all.queued -= 1;
+        for obj in waiter.objects() {
+            let queue = obj.all_waiters.access_mut(&mut all);
+            let len = queue.len();
+            queue.retain(others);
+            if queue.len() != len {
+                obj.count_all_waiter(&all, false);
+            }
+        }
+        if let Some(alert) = waiter.alert() {
+            alert.lock_held(&all).any_waiters.retain(others);
         }
     }
 }
 
-/// Checks a wait request and resolves its fds (the alert last) into objects of `dev`.
-fn objects(dev: &Arc<Device>, args: &uapi::WaitArgs) -> Result<KVec<Arc<Object>>> {
+/// Checks a wait request and resolves its fds, then the alert, into objects of `dev`.
+fn objects(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<KVec<Arc<Object>>> {
     if args.pad != 0 || args.flags & !uapi::WAIT_REALTIME != 0 || args.owner == 0 {
         return Err(EINVAL);
     }
@@ -116,14 +249,18 @@ fn objects(dev: &Arc<Device>, args: &uapi::WaitArgs) -> Result<KVec<Arc<Object>>
         .reader()
         .read_slice(fds)?;
 
-    let alert = (args.alert != 0).then_some(args.alert);
-    let mut objs = KVec::with_capacity(count + 1, GFP_KERNEL)?;
     let fds = fds
         .chunks_exact(size_of::<u32>())
         .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    let alert = (args.alert != 0).then_some(args.alert);
+    let mut objs = KVec::with_capacity(count + 1, GFP_KERNEL)?;
     for fd in Iterator::chain(fds, alert) {
         let obj = ffi::object_from_fd(fd).ok_or(EINVAL)?;
-        if !Arc::ptr_eq(&obj.dev, dev) {
+        if !core::ptr::eq(&*obj.dev, dev) {
+            return Err(EINVAL);
+        }
+        // Acquiring all at once needs distinct objects, the alert included.
+        if all && objs.iter().any(|o| Arc::ptr_eq(o, &obj)) {
             return Err(EINVAL);
         }
         objs.push(obj, GFP_KERNEL)?;
@@ -131,46 +268,25 @@ fn objects(dev: &Arc<Device>, args: &uapi::WaitArgs) -> Result<KVec<Arc<Object>>
     Ok(objs)
 }
 
-/// `NTSYNC_IOC_WAIT_ANY`: acquires the first signaled object, or sleeps until one is, the
-/// deadline passes or a signal arrives.
-pub(crate) fn wait_any(dev: &Arc<Device>, arg: usize) -> Result<isize> {
-    let args: uapi::WaitArgs =
-        UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::WaitArgs>())
-            .reader()
-            .read()?;
-    let objs = objects(dev, &args)?;
+/// `NTSYNC_IOC_WAIT_ANY` (`all` false) and `NTSYNC_IOC_WAIT_ALL`: acquires the first
+/// signaled object, or all objects at once, sleeping until that is possible, the alert is
+/// signaled, the deadline passes or a signal arrives.
+pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
+    let args: uapi::WaitArgs = read_user(arg)?;
+    let objs = objects(dev, &args, all)?;
     let waiter = Arc::new(
         Waiter {
             task: ARef::from(&**kernel::current!()),
             owner: args.owner,
             claimed: Atomic::new(UNCLAIMED),
+            abandoned: Atomic::new(false),
+            objs,
+            count: args.count as usize,
         },
         GFP_KERNEL,
     )?;
 
-    let queued = Queued {
-        objs: &objs,
-        waiter: &waiter,
-    };
-    for (index, obj) in (0u32..).zip(objs.iter()) {
-        let entry = WaitEntry {
-            waiter: waiter.clone(),
-            index,
-        };
-        obj.inner.lock().any_waiters.push(entry, GFP_ATOMIC)?;
-    }
-
-    // Objects come before the alert, and lower indices before higher ones: offering them in
-    // array order makes the first signaled one win.
-    for obj in objs.iter() {
-        if waiter.claimed_index().is_some() {
-            break;
-        }
-        let mut inner = obj.inner.lock();
-        let inner = &mut *inner;
-        wake_any(&mut inner.state, &inner.any_waiters);
-    }
-
+    let queued = Queued::new(dev, &waiter, all)?;
     let clock = if args.flags & uapi::WAIT_REALTIME != 0 {
         Clock::Realtime
     } else {
@@ -180,16 +296,13 @@ pub(crate) fn wait_any(dev: &Arc<Device>, arg: usize) -> Result<isize> {
     let wakeup = ffi::sleep_until(|| waiter.claimed_index().is_some(), deadline, clock);
     drop(queued);
 
-    // An object may have been handed over after a signal or the deadline: report it, since
-    // its state already changed.
+    // A claim that raced with a signal or the deadline stands: object state already changed.
     match waiter.claimed_index() {
         Some(index) => {
-            UserSlice::new(
-                UserPtr::from_addr(arg + uapi::WAIT_INDEX_OFFSET),
-                size_of::<u32>(),
-            )
-            .writer()
-            .write(&index)?;
+            write_user(arg + uapi::WAIT_INDEX_OFFSET, &index)?;
+            if waiter.abandoned.load(Relaxed) {
+                return Err(EOWNERDEAD);
+            }
             Ok(0)
         }
         None if wakeup == Wakeup::Interrupted => Err(ERESTARTSYS),
