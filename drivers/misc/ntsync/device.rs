@@ -9,7 +9,7 @@ use crate::{
         Object, //
     },
     uapi,
-    wait,
+    wait, //
 };
 use kernel::{
     fs::File,

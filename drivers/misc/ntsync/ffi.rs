@@ -56,7 +56,10 @@ extern "C" {
     // ntsync_glue.c
     fn ntsync_rs_set_current_interruptible();
     fn ntsync_rs_set_current_running();
-    fn ntsync_rs_timens_to_host(clock: bindings::clockid_t, tim: bindings::ktime_t) -> bindings::ktime_t;
+    fn ntsync_rs_timens_to_host(
+        clock: bindings::clockid_t,
+        tim: bindings::ktime_t,
+    ) -> bindings::ktime_t;
 }
 
 /// The file operations of an object file. A `static`, so that its address identifies object
@@ -80,7 +83,10 @@ static OBJECT_FOPS: ObjectFops = ObjectFops(bindings::file_operations {
 ///
 /// `file` is an object file being released: its `private_data` came from
 /// [`install_object`] and is not used again.
-unsafe extern "C" fn object_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn object_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: The release of an object file owns the `Arc` that `install_object` turned into
     // `private_data`; no other file operation can run any more.
     drop(unsafe { Arc::<Object>::from_foreign((*file).private_data) });
@@ -114,7 +120,6 @@ pub(crate) fn install_object(obj: Arc<Object>) -> Result<u32> {
             bindings::O_RDWR as c_int,
         )
     };
-    // SAFETY: `raw` is the return value of a function that returns a pointer or an errno.
     if let Err(err) = kernel::error::from_err_ptr(raw) {
         // SAFETY: No file was made, so `private` is still ours.
         drop(unsafe { Arc::<Object>::from_foreign(private) });
@@ -222,17 +227,24 @@ pub(crate) enum Wakeup {
 /// checked after the task is marked as sleeping, so a wake-up cannot be lost.
 ///
 /// [`Task::wake_up`]: kernel::task::Task::wake_up
-pub(crate) fn sleep_until(done: impl Fn() -> bool, deadline_ns: Option<i64>, clock: Clock) -> Wakeup {
+pub(crate) fn sleep_until(
+    done: impl Fn() -> bool,
+    deadline_ns: Option<i64>,
+    clock: Clock,
+) -> Wakeup {
     let (clock_id, mut expires) = match clock {
         Clock::Monotonic => {
             let id = bindings::CLOCK_MONOTONIC as bindings::clockid_t;
             // SAFETY: A pure conversion of the calling task's namespace time to host time.
-            (id, deadline_ns.map(|ns| unsafe { ntsync_rs_timens_to_host(id, ns) }))
+            (
+                id,
+                deadline_ns.map(|ns| unsafe { ntsync_rs_timens_to_host(id, ns) }),
+            )
         }
         Clock::Realtime => (bindings::CLOCK_REALTIME as bindings::clockid_t, deadline_ns),
     };
     let expires_ptr = match expires.as_mut() {
-        Some(ns) => ns as *mut bindings::ktime_t,
+        Some(ns) => core::ptr::from_mut(ns),
         None => core::ptr::null_mut(),
     };
     let outcome = loop {

@@ -133,7 +133,8 @@ impl Object {
 
     /// Counts a wait-all waiter in (`queued`) or out of the hint.
     pub(crate) fn count_all_waiter(&self, _all: &WaitAll, queued: bool) {
-        self.all_hint.add(if queued { 1 } else { u32::MAX }, Relaxed);
+        self.all_hint
+            .add(if queued { 1 } else { u32::MAX }, Relaxed);
     }
 
     /// Applies `op` to the state and, if it succeeds, offers the object to every waiter it may

@@ -19,7 +19,7 @@ use crate::{
         Object, //
     },
     state::State,
-    uapi,
+    uapi, //
 };
 use kernel::{
     alloc::KVec,
@@ -181,9 +181,7 @@ impl<'a> Queued<'a> {
 
     fn enqueue_any(&self) -> Result {
         for (index, obj) in self.waiter.objs.iter().enumerate() {
-            obj.lock()
-                .any_waiters
-                .push(self.entry(index), GFP_NOWAIT)?;
+            obj.lock().any_waiters.push(self.entry(index), GFP_NOWAIT)?;
         }
         Ok(())
     }
