@@ -41,17 +41,23 @@ pub(crate) struct Device {
     pub(crate) wait_all: Mutex<WaitAll>,
 }
 
-#[vtable]
-impl MiscDevice for Device {
-    type Ptr = Arc<Device>;
-
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Device>> {
+impl Device {
+    pub(crate) fn new() -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Device {
                 wait_all <- new_mutex!(WaitAll { queued: 0 }, "Device::wait_all"),
             }),
             GFP_KERNEL,
         )
+    }
+}
+
+#[vtable]
+impl MiscDevice for Device {
+    type Ptr = Arc<Device>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Device>> {
+        Device::new()
     }
 
     fn ioctl(dev: ArcBorrow<'_, Device>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -174,92 +174,105 @@ impl Object {
 
     pub(crate) fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
-            uapi::SEM_RELEASE => self.sem_release(arg),
+            uapi::SEM_RELEASE => self.sem_release_ioctl(arg),
             uapi::SEM_READ => self.sem_read(arg),
-            uapi::MUTEX_UNLOCK => self.mutex_unlock(arg),
-            uapi::MUTEX_KILL => self.mutex_kill(arg),
+            uapi::MUTEX_UNLOCK => self.mutex_unlock_ioctl(arg),
+            uapi::MUTEX_KILL => self.mutex_kill_ioctl(arg),
             uapi::MUTEX_READ => self.mutex_read(arg),
-            uapi::EVENT_SET => self.event_store(arg, true, false),
-            uapi::EVENT_RESET => self.event_store(arg, false, false),
-            uapi::EVENT_PULSE => self.event_store(arg, true, true),
+            uapi::EVENT_SET | uapi::EVENT_RESET | uapi::EVENT_PULSE => self.event_ioctl(cmd, arg),
             uapi::EVENT_READ => self.event_read(arg),
             _ => Err(ENOIOCTLCMD),
         }
     }
 
-    /// `NTSYNC_IOC_SEM_RELEASE`: adds units and reports the previous count.
-    fn sem_release(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>()).reader_writer();
-        let n: u32 = reader.read()?;
-        let prev = self.update(
+    /// Adds `n` units to a semaphore; returns the previous count.
+    pub(crate) fn release(&self, n: u32) -> Result<u32> {
+        self.update(
             |state| match state {
                 State::Sem(sem) => sem.release(n).map_err(|_| EOVERFLOW),
                 _ => Err(EINVAL),
             },
             |_| (),
-        )?;
-        writer.write(&prev)?;
-        Ok(0)
+        )
     }
 
-    /// `NTSYNC_IOC_MUTEX_UNLOCK`: drops one level held by `owner`; reports the previous count
-    /// in the `count` field.
-    fn mutex_unlock(&self, arg: usize) -> Result<isize> {
-        let args: uapi::MutexArgs = read_user(arg)?;
-        if args.owner == 0 {
-            return Err(EINVAL);
-        }
-        let prev = self.update(
+    /// Drops one level of a mutex held by `owner`; returns the previous count.
+    pub(crate) fn unlock(&self, owner: u32) -> Result<u32> {
+        self.update(
             |state| match state {
-                State::Mutex(mutex) => mutex.unlock(args.owner).map_err(|_| EPERM),
+                State::Mutex(mutex) => mutex.unlock(owner).map_err(|_| EPERM),
                 _ => Err(EINVAL),
             },
             |_| (),
-        )?;
-        write_user(arg + core::mem::offset_of!(uapi::MutexArgs, count), &prev)?;
-        Ok(0)
+        )
     }
 
-    /// `NTSYNC_IOC_MUTEX_KILL`: `owner` died holding the mutex.
-    fn mutex_kill(&self, arg: usize) -> Result<isize> {
-        let owner: u32 = read_user(arg)?;
-        if owner == 0 {
-            return Err(EINVAL);
-        }
+    /// Abandons a mutex held by `owner`, who died.
+    pub(crate) fn kill(&self, owner: u32) -> Result {
         self.update(
             |state| match state {
                 State::Mutex(mutex) => mutex.kill(owner).map_err(|_| EPERM),
                 _ => Err(EINVAL),
             },
             |_| (),
-        )?;
+        )
+    }
+
+    /// Signals an event; a pulse resets it again in the same step, after the waiters it
+    /// satisfies were woken. Returns the previous state.
+    pub(crate) fn set_event(&self, pulse: bool) -> Result<bool> {
+        self.update(
+            |state| Ok(as_event(state)?.store(true)),
+            |state| {
+                if pulse {
+                    let _ = as_event(state).map(|event| event.store(false));
+                }
+            },
+        )
+    }
+
+    /// Resets an event; returns the previous state. Nobody can be satisfied by that, so there
+    /// is no one to wake.
+    pub(crate) fn reset_event(&self) -> Result<bool> {
+        as_event(&mut self.lock().state).map(|event| event.store(false))
+    }
+
+    /// `NTSYNC_IOC_SEM_RELEASE`: the previous count replaces the argument.
+    fn sem_release_ioctl(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>()).reader_writer();
+        let prev = self.release(reader.read()?)?;
+        writer.write(&prev)?;
         Ok(0)
     }
 
-    /// `NTSYNC_IOC_EVENT_SET`, `_RESET` and `_PULSE`: reports the previous state.
-    ///
-    /// A pulse sets the event, wakes whom that satisfies and resets it, all in one step.
-    fn event_store(&self, arg: usize, signaled: bool, pulse: bool) -> Result<isize> {
-        fn event(state: &mut State) -> Result<&mut Event> {
-            match state {
-                State::Event(event) => Ok(event),
-                _ => Err(EINVAL),
-            }
+    /// `NTSYNC_IOC_MUTEX_UNLOCK`: the previous count goes to the `count` field only.
+    fn mutex_unlock_ioctl(&self, arg: usize) -> Result<isize> {
+        let args: uapi::MutexArgs = read_user(arg)?;
+        if args.owner == 0 {
+            return Err(EINVAL);
         }
-        let prev = if signaled {
-            self.update(
-                |state| Ok(event(state)?.store(true)),
-                |state| {
-                    if pulse {
-                        let _ = event(state).map(|e| e.store(false));
-                    }
-                },
-            )?
-        } else {
-            // Resetting satisfies nobody: no wake-up to offer.
-            let mut inner = self.lock();
-            event(&mut inner.state)?.store(false)
+        let prev = self.unlock(args.owner)?;
+        write_user(arg + core::mem::offset_of!(uapi::MutexArgs, count), &prev)?;
+        Ok(0)
+    }
+
+    /// `NTSYNC_IOC_MUTEX_KILL`.
+    fn mutex_kill_ioctl(&self, arg: usize) -> Result<isize> {
+        let owner: u32 = read_user(arg)?;
+        if owner == 0 {
+            return Err(EINVAL);
+        }
+        self.kill(owner)?;
+        Ok(0)
+    }
+
+    /// `NTSYNC_IOC_EVENT_SET`, `_RESET` and `_PULSE`: the previous state is written out after
+    /// the change.
+    fn event_ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        let prev = match cmd {
+            uapi::EVENT_RESET => self.reset_event()?,
+            _ => self.set_event(cmd == uapi::EVENT_PULSE)?,
         };
         write_user(arg, &u32::from(prev))?;
         Ok(0)
@@ -306,6 +319,13 @@ impl Object {
         })?;
         write_user(arg, &args)?;
         Ok(0)
+    }
+}
+
+fn as_event(state: &mut State) -> Result<&mut Event> {
+    match state {
+        State::Event(event) => Ok(event),
+        _ => Err(EINVAL),
     }
 }
 

@@ -307,3 +307,136 @@ pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
         None => Err(ETIMEDOUT),
     }
 }
+
+#[kunit_tests(ntsync_rs_wait)]
+mod tests {
+    use super::*;
+    use crate::{
+        event::Event,
+        mutex::Mutex,
+        sem::Semaphore, //
+    };
+
+    fn waiter(owner: u32, objs: KVec<Arc<Object>>, count: usize) -> Result<Arc<Waiter>> {
+        Ok(Arc::new(
+            Waiter {
+                task: ARef::from(&**kernel::current!()),
+                owner,
+                claimed: Atomic::new(UNCLAIMED),
+                abandoned: Atomic::new(false),
+                objs,
+                count,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn entry(waiter: &Arc<Waiter>, index: u32) -> WaitEntry {
+        WaitEntry {
+            waiter: waiter.clone(),
+            index,
+        }
+    }
+
+    fn sem_count(obj: &Object) -> u32 {
+        match &obj.lock().state {
+            State::Sem(sem) => sem.count(),
+            _ => u32::MAX,
+        }
+    }
+
+    #[test]
+    fn one_unit_satisfies_the_oldest_waiter_only() -> Result {
+        let (a, b) = (waiter(1, KVec::new(), 0)?, waiter(2, KVec::new(), 0)?);
+        let queue = [entry(&a, 3), entry(&b, 5)];
+        let mut state = State::Sem(Semaphore::new(0, 2).ok_or(EINVAL)?);
+        wake_any(&mut state, &queue);
+        assert_eq!(a.claimed_index(), None);
+        if let State::Sem(sem) = &mut state {
+            assert_eq!(sem.release(1), Ok(0));
+        }
+        wake_any(&mut state, &queue);
+        assert_eq!(a.claimed_index(), Some(3));
+        assert_eq!(b.claimed_index(), None);
+        assert!(!state.is_signaled(2));
+        Ok(())
+    }
+
+    #[test]
+    fn a_mutex_skips_other_owners_and_reports_abandonment() -> Result {
+        let (other, killer) = (waiter(2, KVec::new(), 0)?, waiter(7, KVec::new(), 0)?);
+        let queue = [entry(&other, 0), entry(&killer, 1)];
+        let mut mutex = Mutex::new(7, 1).ok_or(EINVAL)?;
+        let mut state = State::Mutex(mutex);
+        wake_any(&mut state, &queue);
+        assert_eq!(other.claimed_index(), None);
+        assert_eq!(killer.claimed_index(), Some(1));
+        assert!(!killer.abandoned.load(Relaxed));
+
+        assert_eq!(mutex.kill(7), Ok(()));
+        let late = waiter(9, KVec::new(), 0)?;
+        let mut state = State::Mutex(mutex);
+        wake_any(&mut state, &[entry(&late, 4)]);
+        assert_eq!(late.claimed_index(), Some(4));
+        assert!(late.abandoned.load(Relaxed));
+        assert_eq!(state, State::Mutex(Mutex::new(9, 1).ok_or(EINVAL)?));
+        Ok(())
+    }
+
+    #[test]
+    fn the_recursion_limit_is_unsignaled() -> Result {
+        let mut mutex = Mutex::new(5, u32::MAX - 1).ok_or(EINVAL)?;
+        assert!(mutex.is_signaled(5));
+        assert!(!mutex.acquire(5));
+        assert!(!mutex.is_signaled(5));
+        assert_eq!(mutex.unlock(5), Ok(u32::MAX));
+        Ok(())
+    }
+
+    #[test]
+    fn wait_all_takes_everything_at_once_or_nothing() -> Result {
+        let dev = Device::new()?;
+        let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
+        let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
+        let mut objs = KVec::new();
+        objs.push(sem.clone(), GFP_KERNEL)?;
+        objs.push(event.clone(), GFP_KERNEL)?;
+        let w = waiter(1, objs, 2)?;
+
+        let queued = Queued::new(&dev, &w, true)?;
+        assert_eq!(w.claimed_index(), None);
+        assert_eq!(sem_count(&sem), 1);
+
+        assert_eq!(event.set_event(false), Ok(false));
+        assert_eq!(w.claimed_index(), Some(0));
+        assert_eq!(sem_count(&sem), 0);
+        // The auto-reset event went to the waiter.
+        assert_eq!(event.reset_event(), Ok(false));
+        drop(queued);
+        assert_eq!(dev.wait_all.lock().queued, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn the_alert_ends_a_wait_all_with_index_count() -> Result {
+        let dev = Device::new()?;
+        let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
+        let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
+        let mut objs = KVec::new();
+        objs.push(sem.clone(), GFP_KERNEL)?;
+        objs.push(alert.clone(), GFP_KERNEL)?;
+        let w = waiter(1, objs, 1)?;
+
+        let queued = Queued::new(&dev, &w, true)?;
+        assert_eq!(w.claimed_index(), None);
+        assert_eq!(alert.set_event(true), Ok(false));
+        assert_eq!(w.claimed_index(), Some(1));
+        // A pulse leaves the event unsignaled.
+        assert_eq!(alert.reset_event(), Ok(false));
+        // Releasing the semaphore now satisfies nobody: the waiter is taken.
+        assert_eq!(sem.release(1), Ok(0));
+        assert_eq!(sem_count(&sem), 1);
+        drop(queued);
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ntsync-rs: the /dev/ntsync driver in Rust.
+#
+#   make run     build everything (first time: about 15 minutes) and boot a VM
+#                with our driver serving /dev/ntsync
+#   make check   every test; ends with "N passed, N failed"
+#
+# In a kernel tree, drivers/misc/ntsync/Makefile is the Kbuild file.
+
+.PHONY: all run check module clean
+
+all: module
+
+run:
+	tools/testing/vm/demo
+
+check:
+	tools/testing/check
+
+module:
+	scripts/build-module fast
+
+clean:
+	rm -rf build
