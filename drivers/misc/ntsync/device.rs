@@ -56,8 +56,10 @@ impl Device {
 impl MiscDevice for Device {
     type Ptr = Arc<Device>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Device>> {
-        Device::new()
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Device>> {
+        let dev = Device::new()?;
+        ffi::nonseekable(file);
+        Ok(dev)
     }
 
     fn ioctl(dev: ArcBorrow<'_, Device>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -148,6 +148,14 @@ pub(crate) fn object_from_fd(fd: u32) -> Option<Arc<Object>> {
     Some(obj.into())
 }
 
+/// Makes an open `/dev/ntsync` file refuse positioned I/O (`ESPIPE`), as upstream's does.
+pub(crate) fn nonseekable(file: &File) {
+    let raw = file.as_ptr();
+    // SAFETY: Called from the device's open, where the file is being set up and its mode may
+    // be changed; `f_inode` is the device inode.
+    unsafe { bindings::nonseekable_open((*raw).f_inode, raw) };
+}
+
 /// A misc device registration that, unlike
 /// [`MiscDeviceRegistration`](kernel::miscdevice::MiscDeviceRegistration), sets the device
 /// node's mode, which Wine needs to be `0666`.

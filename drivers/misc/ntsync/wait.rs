@@ -22,7 +22,6 @@ use crate::{
     uapi, //
 };
 use kernel::{
-    alloc::KVec,
     prelude::*,
     sync::{
         aref::ARef,
@@ -43,6 +42,83 @@ use kernel::{
 /// Nobody has satisfied the waiter yet.
 const UNCLAIMED: i32 = -1;
 
+/// The objects a wait names, then its alert event if it has one; each kept alive for the
+/// whole wait, so closing an fd meanwhile is harmless.
+///
+/// # Invariants
+///
+/// `refs[..len]` are `Some`, the rest `None`; `count <= len <= count + 1`.
+pub(crate) struct Objects {
+    refs: [Option<Arc<Object>>; uapi::MAX_WAIT_COUNT + 1],
+    len: usize,
+    /// How many precede the alert.
+    count: usize,
+}
+
+impl Objects {
+    /// The objects, then the alert.
+    fn from_iter(objs: impl Iterator<Item = Arc<Object>>, count: usize) -> Self {
+        let mut refs = [const { None }; uapi::MAX_WAIT_COUNT + 1];
+        let mut len = 0;
+        for (slot, obj) in refs.iter_mut().zip(objs) {
+            *slot = Some(obj);
+            len += 1;
+        }
+        // INVARIANT: The first `len` slots were filled.
+        Self { refs, len, count }
+    }
+
+    /// Checks a wait request and resolves its fds, then the alert, into objects of `dev`.
+    fn from_user(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<Self> {
+        if args.pad != 0 || args.flags & !uapi::WAIT_REALTIME != 0 || args.owner == 0 {
+            return Err(EINVAL);
+        }
+        let count = args.count as usize;
+        if count > uapi::MAX_WAIT_COUNT {
+            return Err(EINVAL);
+        }
+        let mut fds = [0u8; uapi::MAX_WAIT_COUNT * size_of::<u32>()];
+        let fds = &mut fds[..count * size_of::<u32>()];
+        UserSlice::new(UserPtr::from_addr(args.objs as usize), fds.len())
+            .reader()
+            .read_slice(fds)?;
+
+        let fds = fds
+            .chunks_exact(size_of::<u32>())
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        let alert = (args.alert != 0).then_some(args.alert);
+        let mut objs = Self::from_iter(core::iter::empty(), count);
+        for fd in Iterator::chain(fds, alert) {
+            let obj = ffi::object_from_fd(fd).ok_or(EINVAL)?;
+            if !core::ptr::eq(&*obj.dev, dev) {
+                return Err(EINVAL);
+            }
+            // Acquiring all at once needs distinct objects, the alert included.
+            if all && objs.iter().any(|(_, o)| core::ptr::eq(o, &*obj)) {
+                return Err(EINVAL);
+            }
+            // INVARIANT: At most `count + 1` fds, filled in order.
+            objs.refs[objs.len] = Some(obj);
+            objs.len += 1;
+        }
+        Ok(objs)
+    }
+
+    /// Every object with the index a wait reports for it, the alert last.
+    fn iter(&self) -> impl Iterator<Item = (u32, &Object)> {
+        (0u32..).zip(self.refs[..self.len].iter().flatten().map(|obj| &**obj))
+    }
+
+    /// The objects without the alert.
+    fn objects(&self) -> impl Iterator<Item = &Object> {
+        self.refs[..self.count].iter().flatten().map(|obj| &**obj)
+    }
+
+    fn alert(&self) -> Option<&Object> {
+        self.refs[self.count..self.len].iter().flatten().map(|obj| &**obj).next()
+    }
+}
+
 /// One blocked wait call.
 ///
 /// Several objects may try to satisfy the same waiter at once; `claimed` decides which one
@@ -56,19 +132,21 @@ pub(crate) struct Waiter {
     claimed: Atomic<i32>,
     /// An acquired mutex had been abandoned.
     abandoned: Atomic<bool>,
-    /// The objects waited for, then the alert event if there is one.
-    objs: KVec<Arc<Object>>,
-    /// How many of `objs` precede the alert.
-    count: usize,
+    objs: Objects,
 }
 
 impl Waiter {
-    fn objects(&self) -> &[Arc<Object>] {
-        &self.objs[..self.count]
-    }
-
-    fn alert(&self) -> Option<&Arc<Object>> {
-        self.objs.get(self.count)
+    fn new(owner: u32, objs: Objects) -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Waiter {
+                task: ARef::from(&**kernel::current!()),
+                owner,
+                claimed: Atomic::new(UNCLAIMED),
+                abandoned: Atomic::new(false),
+                objs,
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     fn claimed_index(&self) -> Option<u32> {
@@ -119,21 +197,26 @@ pub(crate) fn wake_all(all: &WaitAll, obj: &Object) {
 /// Acquires all objects of the wait-all `waiter` as one step if every one is signaled for it.
 /// `locked` is already dev-locked by the caller.
 fn try_wake_all(all: &WaitAll, waiter: &Waiter, locked: Option<&Object>) {
-    let is_locked = |obj: &Arc<Object>| locked.is_some_and(|l| core::ptr::eq(&**obj, l));
-    for obj in waiter.objects().iter().filter(|o| !is_locked(o)) {
+    let others = || {
+        waiter
+            .objs
+            .objects()
+            .filter(|obj| !locked.is_some_and(|l| core::ptr::eq(*obj, l)))
+    };
+    for obj in others() {
         obj.set_dev_locked(all, true);
     }
     let ready = waiter
+        .objs
         .objects()
-        .iter()
         .all(|obj| obj.lock_held(all).state.is_signaled(waiter.owner));
     if ready && waiter.try_claim(0) {
-        for obj in waiter.objects() {
+        for obj in waiter.objs.objects() {
             waiter.acquire(&mut obj.lock_held(all).state);
         }
         waiter.task.wake_up();
     }
-    for obj in waiter.objects().iter().filter(|o| !is_locked(o)) {
+    for obj in others() {
         obj.set_dev_locked(all, false);
     }
 }
@@ -144,62 +227,70 @@ struct Queued<'a> {
     dev: &'a Device,
     waiter: &'a Arc<Waiter>,
     all: bool,
+    /// How many of the waiter's objects (in `Objects::iter` order) the enqueueing reached.
+    reached: usize,
 }
 
 impl<'a> Queued<'a> {
-    /// Queues `waiter` and hands it whatever is already signaled.
-    fn new(dev: &'a Device, waiter: &'a Arc<Waiter>, all: bool) -> Result<Self> {
-        let queued = Self { dev, waiter, all };
-        if all {
-            queued.enqueue_all()?;
+    fn new(dev: &'a Device, waiter: &'a Arc<Waiter>, all: bool) -> Self {
+        Self {
+            dev,
+            waiter,
+            all,
+            reached: 0,
+        }
+    }
+
+    fn entry(&self, index: u32) -> WaitEntry {
+        WaitEntry {
+            waiter: self.waiter.clone(),
+            index,
+        }
+    }
+
+    /// Queues the waiter and hands it whatever is already signaled. On failure the waiter
+    /// may still have been satisfied by an object it reached.
+    fn enqueue(&mut self) -> Result {
+        if self.all {
+            self.enqueue_all()?;
             // The objects come before the alert: it is offered only after they were.
-            if let Some(alert) = waiter.alert() {
-                if waiter.claimed_index().is_none() {
+            if let Some(alert) = self.waiter.objs.alert() {
+                if self.waiter.claimed_index().is_none() {
                     alert.lock().wake_any();
                 }
             }
-        } else {
-            queued.enqueue_any()?;
-            // Offering in array order makes the lowest signaled index win, objects before
-            // the alert.
-            for obj in waiter.objs.iter() {
-                if waiter.claimed_index().is_some() {
-                    break;
-                }
-                obj.lock().wake_any();
+            return Ok(());
+        }
+        // Queueing in array order and offering each object as it is reached makes the lowest
+        // signaled index win, objects before the alert; once satisfied, the rest need no
+        // queueing.
+        for (index, obj) in self.waiter.objs.iter() {
+            if self.waiter.claimed_index().is_some() {
+                break;
             }
-        }
-        Ok(queued)
-    }
-
-    fn entry(&self, index: usize) -> WaitEntry {
-        WaitEntry {
-            waiter: self.waiter.clone(),
-            index: index as u32,
-        }
-    }
-
-    fn enqueue_any(&self) -> Result {
-        for (index, obj) in self.waiter.objs.iter().enumerate() {
-            obj.lock().any_waiters.push(self.entry(index), GFP_NOWAIT)?;
+            let mut inner = obj.lock();
+            self.reached += 1;
+            inner.any_waiters.push(self.entry(index), GFP_NOWAIT)?;
+            inner.wake_any();
         }
         Ok(())
     }
 
-    fn enqueue_all(&self) -> Result {
+    fn enqueue_all(&mut self) -> Result {
         let mut all = self.dev.wait_all.lock();
         all.queued += 1;
-        for (index, obj) in self.waiter.objects().iter().enumerate() {
+        for obj in self.waiter.objs.objects() {
+            self.reached += 1;
             obj.all_waiters
                 .access_mut(&mut all)
-                .push(self.entry(index), GFP_KERNEL)?;
+                .push(self.entry(0), GFP_KERNEL)?;
             obj.count_all_waiter(&all, true);
         }
-        if let Some(alert) = self.waiter.alert() {
+        if let Some(alert) = self.waiter.objs.alert() {
             alert
                 .lock_held(&all)
                 .any_waiters
-                .push(self.entry(self.waiter.count), GFP_NOWAIT)?;
+                .push(self.entry(self.waiter.objs.count as u32), GFP_NOWAIT)?;
         }
         try_wake_all(&all, self.waiter, None);
         Ok(())
@@ -211,14 +302,14 @@ impl Drop for Queued<'_> {
         let waiter = self.waiter;
         let others = |entry: &mut WaitEntry| !Arc::ptr_eq(&entry.waiter, waiter);
         if !self.all {
-            for obj in waiter.objs.iter() {
+            for (_, obj) in waiter.objs.iter().take(self.reached) {
                 obj.lock().any_waiters.retain(others);
             }
             return;
         }
         let mut all = self.dev.wait_all.lock();
         all.queued -= 1;
-        for obj in waiter.objects() {
+        for obj in waiter.objs.objects().take(self.reached) {
             let queue = obj.all_waiters.access_mut(&mut all);
             let len = queue.len();
             queue.retain(others);
@@ -226,86 +317,82 @@ impl Drop for Queued<'_> {
                 obj.count_all_waiter(&all, false);
             }
         }
-        if let Some(alert) = waiter.alert() {
+        if let Some(alert) = waiter.objs.alert() {
             alert.lock_held(&all).any_waiters.retain(others);
         }
     }
 }
 
-/// Checks a wait request and resolves its fds, then the alert, into objects of `dev`.
-fn objects(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<KVec<Arc<Object>>> {
-    if args.pad != 0 || args.flags & !uapi::WAIT_REALTIME != 0 || args.owner == 0 {
-        return Err(EINVAL);
-    }
-    let count = args.count as usize;
-    if count > uapi::MAX_WAIT_COUNT {
-        return Err(EINVAL);
-    }
-    let mut fds = [0u8; uapi::MAX_WAIT_COUNT * size_of::<u32>()];
-    let fds = &mut fds[..count * size_of::<u32>()];
-    UserSlice::new(UserPtr::from_addr(args.objs as usize), fds.len())
-        .reader()
-        .read_slice(fds)?;
+/// What a wait acquired.
+struct Acquired {
+    index: u32,
+    abandoned: bool,
+}
 
-    let fds = fds
-        .chunks_exact(size_of::<u32>())
-        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-    let alert = (args.alert != 0).then_some(args.alert);
-    let mut objs = KVec::with_capacity(count + 1, GFP_KERNEL)?;
-    for fd in Iterator::chain(fds, alert) {
-        let obj = ffi::object_from_fd(fd).ok_or(EINVAL)?;
-        if !core::ptr::eq(&*obj.dev, dev) {
-            return Err(EINVAL);
-        }
-        // Acquiring all at once needs distinct objects, the alert included.
-        if all && objs.iter().any(|o| Arc::ptr_eq(o, &obj)) {
-            return Err(EINVAL);
-        }
-        objs.push(obj, GFP_KERNEL)?;
+/// Queues `waiter` and sleeps until it is satisfied, the deadline passes or a signal arrives.
+fn sleep(dev: &Device, waiter: Arc<Waiter>, all: bool, args: &uapi::WaitArgs) -> Result<Acquired> {
+    let mut queued = Queued::new(dev, &waiter, all);
+    let enqueued = queued.enqueue();
+    let wakeup = if enqueued.is_ok() {
+        let clock = if args.flags & uapi::WAIT_REALTIME != 0 {
+            Clock::Realtime
+        } else {
+            Clock::Monotonic
+        };
+        let deadline = (args.timeout != uapi::TIMEOUT_INFINITE).then_some(args.timeout as i64);
+        ffi::sleep_until(|| waiter.claimed_index().is_some(), deadline, clock)
+    } else {
+        Wakeup::Done
+    };
+    drop(queued);
+
+    // A claim stands, whatever ended the sleep (a signal, the deadline, or a failure to queue
+    // on a later object): the object state has already changed.
+    if let Some(index) = waiter.claimed_index() {
+        return Ok(Acquired {
+            index,
+            abandoned: waiter.abandoned.load(Relaxed),
+        });
     }
-    Ok(objs)
+    enqueued?;
+    Err(if wakeup == Wakeup::Interrupted {
+        ERESTARTSYS
+    } else {
+        ETIMEDOUT
+    })
+}
+
+/// Acquires the first signaled object, sleeping until there is one if need be.
+fn wait_any(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquired> {
+    // Most waits find an object already signaled: take it without a waiter or any queueing.
+    for (index, obj) in objs.iter() {
+        let mut inner = obj.lock();
+        if inner.state.is_signaled(args.owner) {
+            return Ok(Acquired {
+                index,
+                abandoned: inner.state.acquire(args.owner),
+            });
+        }
+    }
+    sleep(dev, Waiter::new(args.owner, objs)?, false, args)
 }
 
 /// `NTSYNC_IOC_WAIT_ANY` (`all` false) and `NTSYNC_IOC_WAIT_ALL`: acquires the first
 /// signaled object, or all objects at once, sleeping until that is possible, the alert is
-/// signaled, the deadline passes or a signal arrives.
+/// signaled, the deadline passes or a signal arrives. Only `index` is written back.
 pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
     let args: uapi::WaitArgs = read_user(arg)?;
-    let objs = objects(dev, &args, all)?;
-    let waiter = Arc::new(
-        Waiter {
-            task: ARef::from(&**kernel::current!()),
-            owner: args.owner,
-            claimed: Atomic::new(UNCLAIMED),
-            abandoned: Atomic::new(false),
-            objs,
-            count: args.count as usize,
-        },
-        GFP_KERNEL,
-    )?;
-
-    let queued = Queued::new(dev, &waiter, all)?;
-    let clock = if args.flags & uapi::WAIT_REALTIME != 0 {
-        Clock::Realtime
+    let objs = Objects::from_user(dev, &args, all)?;
+    let acquired = if all {
+        sleep(dev, Waiter::new(args.owner, objs)?, true, &args)?
     } else {
-        Clock::Monotonic
+        wait_any(dev, objs, &args)?
     };
-    let deadline = (args.timeout != uapi::TIMEOUT_INFINITE).then_some(args.timeout as i64);
-    let wakeup = ffi::sleep_until(|| waiter.claimed_index().is_some(), deadline, clock);
-    drop(queued);
-
-    // A claim that raced with a signal or the deadline stands: object state already changed.
-    match waiter.claimed_index() {
-        Some(index) => {
-            write_user(arg + uapi::WAIT_INDEX_OFFSET, &index)?;
-            if waiter.abandoned.load(Relaxed) {
-                return Err(EOWNERDEAD);
-            }
-            Ok(0)
-        }
-        None if wakeup == Wakeup::Interrupted => Err(ERESTARTSYS),
-        None => Err(ETIMEDOUT),
+    write_user(arg + uapi::WAIT_INDEX_OFFSET, &acquired.index)?;
+    if acquired.abandoned {
+        return Err(EOWNERDEAD);
     }
+    Ok(0)
 }
 
 #[kunit_tests(ntsync_rs_wait)]
@@ -317,18 +404,8 @@ mod tests {
         sem::Semaphore, //
     };
 
-    fn waiter(owner: u32, objs: KVec<Arc<Object>>, count: usize) -> Result<Arc<Waiter>> {
-        Ok(Arc::new(
-            Waiter {
-                task: ARef::from(&**kernel::current!()),
-                owner,
-                claimed: Atomic::new(UNCLAIMED),
-                abandoned: Atomic::new(false),
-                objs,
-                count,
-            },
-            GFP_KERNEL,
-        )?)
+    fn waiter(owner: u32) -> Result<Arc<Waiter>> {
+        Waiter::new(owner, Objects::from_iter(core::iter::empty(), 0))
     }
 
     fn entry(waiter: &Arc<Waiter>, index: u32) -> WaitEntry {
@@ -347,7 +424,7 @@ mod tests {
 
     #[test]
     fn one_unit_satisfies_the_oldest_waiter_only() -> Result {
-        let (a, b) = (waiter(1, KVec::new(), 0)?, waiter(2, KVec::new(), 0)?);
+        let (a, b) = (waiter(1)?, waiter(2)?);
         let queue = [entry(&a, 3), entry(&b, 5)];
         let mut state = State::Sem(Semaphore::new(0, 2).ok_or(EINVAL)?);
         wake_any(&mut state, &queue);
@@ -364,7 +441,7 @@ mod tests {
 
     #[test]
     fn a_mutex_skips_other_owners_and_reports_abandonment() -> Result {
-        let (other, killer) = (waiter(2, KVec::new(), 0)?, waiter(7, KVec::new(), 0)?);
+        let (other, killer) = (waiter(2)?, waiter(7)?);
         let queue = [entry(&other, 0), entry(&killer, 1)];
         let mut mutex = Mutex::new(7, 1).ok_or(EINVAL)?;
         let mut state = State::Mutex(mutex);
@@ -374,7 +451,7 @@ mod tests {
         assert!(!killer.abandoned.load(Relaxed));
 
         assert_eq!(mutex.kill(7), Ok(()));
-        let late = waiter(9, KVec::new(), 0)?;
+        let late = waiter(9)?;
         let mut state = State::Mutex(mutex);
         wake_any(&mut state, &[entry(&late, 4)]);
         assert_eq!(late.claimed_index(), Some(4));
@@ -398,12 +475,11 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
         let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
-        let mut objs = KVec::new();
-        objs.push(sem.clone(), GFP_KERNEL)?;
-        objs.push(event.clone(), GFP_KERNEL)?;
-        let w = waiter(1, objs, 2)?;
+        let objs = Objects::from_iter([sem.clone(), event.clone()].into_iter(), 2);
+        let w = Waiter::new(1, objs)?;
 
-        let queued = Queued::new(&dev, &w, true)?;
+        let mut queued = Queued::new(&dev, &w, true);
+        queued.enqueue()?;
         assert_eq!(w.claimed_index(), None);
         assert_eq!(sem_count(&sem), 1);
 
@@ -422,12 +498,11 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
         let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
-        let mut objs = KVec::new();
-        objs.push(sem.clone(), GFP_KERNEL)?;
-        objs.push(alert.clone(), GFP_KERNEL)?;
-        let w = waiter(1, objs, 1)?;
+        let objs = Objects::from_iter([sem.clone(), alert.clone()].into_iter(), 1);
+        let w = Waiter::new(1, objs)?;
 
-        let queued = Queued::new(&dev, &w, true)?;
+        let mut queued = Queued::new(&dev, &w, true);
+        queued.enqueue()?;
         assert_eq!(w.claimed_index(), None);
         assert_eq!(alert.set_event(true), Ok(false));
         assert_eq!(w.claimed_index(), Some(1));
