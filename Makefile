@@ -5,10 +5,11 @@
 #   make run     build everything (first time: about 15 minutes) and boot a VM
 #                with our driver serving /dev/ntsync
 #   make check   every test; ends with "N passed, N failed"
+#   make bench   both drivers, alternating, same boot: table, JSON and SVG
 #
 # In a kernel tree, drivers/misc/ntsync/Makefile is the Kbuild file.
 
-.PHONY: all run check module clean
+.PHONY: all run check bench module clean
 
 all: module
 
@@ -17,6 +18,9 @@ run:
 
 check:
 	tools/testing/check
+
+bench:
+	tools/testing/bench
 
 module:
 	scripts/build-module fast

@@ -4,7 +4,9 @@
 //! per row, for whichever driver is loaded; the VM scripts run it against both drivers in
 //! the same boot and put the numbers side by side.
 //!
-//! Usage: `ntsync-bench [SECONDS-PER-ROW]` (default 1).
+//! Usage: `ntsync-bench [--floors] [SECONDS-PER-ROW]` (default 1). `--floors` measures the
+//! same shapes without ntsync instead: a futex ping-pong (the cost of any cross-thread kernel
+//! wake), an eventfd ping-pong (esync-like) and an AF_UNIX request/reply (wineserver-like).
 
 use ntsync_selftests::*;
 use std::fs::File;
@@ -112,6 +114,32 @@ fn contended_mutex(dev: &File, secs: f64) -> f64 {
     workers.into_iter().map(|w| w.join().unwrap()).sum()
 }
 
+/// Two threads each wait for all of 4 shared semaphores and give them back; acquisitions per
+/// second over both.
+fn wait_all(dev: &File, secs: f64) -> f64 {
+    let sems: Arc<Vec<OwnedFd>> = Arc::new((0..4).map(|_| sem(dev, 1)).collect());
+    let start = Arc::new(Barrier::new(2));
+    let workers: Vec<_> = (1..=2u32)
+        .map(|owner| {
+            let (dev, sems, start) = (dev.try_clone().unwrap(), sems.clone(), start.clone());
+            thread::spawn(move || {
+                let fds: Vec<RawFd> = sems.iter().map(|s| s.as_raw_fd()).collect();
+                let mut wait = Wait::new(&fds);
+                wait.owner = owner;
+                wait.timeout = INFINITE;
+                start.wait();
+                rate(secs, || {
+                    assert_eq!(wait.run(&dev, IOC_WAIT_ALL), Ok(0));
+                    for s in sems.iter() {
+                        sem_release(s, 1).unwrap();
+                    }
+                })
+            })
+        })
+        .collect();
+    workers.into_iter().map(|w| w.join().unwrap()).sum()
+}
+
 /// `threads` waiters block on one manual event; microseconds from SET until all returned.
 fn wake_storm(dev: &File, threads: usize) -> f64 {
     let rounds = 20;
@@ -141,21 +169,168 @@ fn wake_storm(dev: &File, threads: usize) -> f64 {
         for w in waiters {
             w.join().unwrap();
         }
-        let took = start.elapsed();
-        eprintln!("round {took:?}");
-        total += took;
+        total += start.elapsed();
     }
     total.as_secs_f64() * 1e6 / rounds as f64
 }
 
+/// Runs `ping` on this thread and `pong` on another until `secs` pass; round trips per second.
+/// `pong` returns false once it has seen the stop request that `stop` sends.
+fn ping_pong(
+    secs: f64,
+    mut ping: impl FnMut(),
+    pong: impl FnMut() -> bool + Send + 'static,
+    stop: impl FnOnce(),
+) -> f64 {
+    let mut pong = pong;
+    let peer = thread::spawn(move || while pong() {});
+    let r = rate(secs, &mut ping);
+    stop();
+    peer.join().unwrap();
+    r
+}
+
+/// The cost of any cross-thread kernel wake: two threads bounce a futex word.
+fn futex_floor(secs: f64) -> f64 {
+    static WORD: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const STOP: u32 = 2;
+    fn futex(op: i32, val: u32) {
+        // SAFETY: `WORD` is a valid, aligned futex word for the life of the program.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                WORD.as_ptr(),
+                op,
+                val,
+                0usize,
+                0usize,
+                0u32,
+            )
+        };
+    }
+    let wait_while = |v: u32| {
+        while WORD.load(Ordering::Acquire) == v {
+            futex(libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, v);
+        }
+    };
+    ping_pong(
+        secs,
+        move || {
+            WORD.store(1, Ordering::Release);
+            futex(libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+            wait_while(1);
+        },
+        move || {
+            wait_while(0);
+            if WORD.load(Ordering::Acquire) == STOP {
+                return false;
+            }
+            WORD.store(0, Ordering::Release);
+            futex(libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+            true
+        },
+        || {
+            WORD.store(STOP, Ordering::Release);
+            futex(libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+        },
+    )
+}
+
+/// esync-like: two threads bounce through two eventfds.
+fn eventfd_floor(secs: f64) -> f64 {
+    // SAFETY: Plain syscalls creating new fds.
+    let (a, b) = unsafe { (libc::eventfd(0, 0), libc::eventfd(0, 0)) };
+    let post = |fd: i32| {
+        let one = 1u64;
+        // SAFETY: Writes 8 bytes from a valid buffer.
+        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+    };
+    let take = |fd: i32| {
+        let mut v = 0u64;
+        // SAFETY: Reads 8 bytes into a valid buffer.
+        unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+        v
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let r = ping_pong(
+        secs,
+        || {
+            post(a);
+            take(b);
+        },
+        move || {
+            take(a);
+            post(b);
+            !stop2.load(Ordering::Relaxed)
+        },
+        || {
+            stop.store(true, Ordering::Relaxed);
+            post(a);
+        },
+    );
+    // SAFETY: Closing fds we own.
+    unsafe { (libc::close(a), libc::close(b)) };
+    r
+}
+
+/// wineserver-like: a server thread answers requests over an AF_UNIX socket pair.
+fn unix_floor(secs: f64) -> f64 {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two new fds.
+    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, fds.as_mut_ptr()) };
+    let (client, server) = (fds[0], fds[1]);
+    let xfer = |fd: i32, send: bool| {
+        let mut buf = [0u8; 64];
+        // SAFETY: The buffer is valid for 64 bytes.
+        unsafe {
+            if send {
+                libc::write(fd, buf.as_ptr().cast(), buf.len())
+            } else {
+                libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
+            }
+        }
+    };
+    let r = ping_pong(
+        secs,
+        || {
+            xfer(client, true);
+            xfer(client, false);
+        },
+        move || {
+            if xfer(server, false) <= 0 {
+                return false;
+            }
+            xfer(server, true);
+            true
+        },
+        || {
+            // SAFETY: The server sees end-of-file and stops.
+            unsafe { libc::shutdown(client, libc::SHUT_WR) };
+        },
+    );
+    // SAFETY: Closing fds we own.
+    unsafe { (libc::close(client), libc::close(server)) };
+    r
+}
+
 fn main() {
-    let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let floors = args.iter().any(|a| a == "--floors");
+    let secs: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1.0);
+    if floors {
+        println!("floor_futex {:.0} iter/s", futex_floor(secs));
+        println!("floor_eventfd {:.0} iter/s", eventfd_floor(secs));
+        println!("floor_unix {:.0} iter/s", unix_floor(secs));
+        return;
+    }
     let dev = open_device().expect("open /dev/ntsync");
     println!("uncontended {:.0} ops/s", uncontended(&dev, secs));
     println!("wait_any_64 {:.0} ops/s", wait_any_64(&dev, secs));
     println!("zigzag {:.0} iter/s", zigzag(&dev, secs));
     println!("contended_mutex {:.0} ops/s", contended_mutex(&dev, secs));
-    for threads in [1, 4, 16] {
+    println!("wait_all {:.0} ops/s", wait_all(&dev, secs));
+    for threads in [1, 4, 16, 32] {
         println!("wake_storm_{threads} {:.1} us", wake_storm(&dev, threads));
     }
 }
