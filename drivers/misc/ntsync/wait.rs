@@ -115,7 +115,11 @@ impl Objects {
     }
 
     fn alert(&self) -> Option<&Object> {
-        self.refs[self.count..self.len].iter().flatten().map(|obj| &**obj).next()
+        self.refs[self.count..self.len]
+            .iter()
+            .flatten()
+            .map(|obj| &**obj)
+            .next()
     }
 }
 
@@ -197,28 +201,47 @@ pub(crate) fn wake_all(all: &WaitAll, obj: &Object) {
 /// Acquires all objects of the wait-all `waiter` as one step if every one is signaled for it.
 /// `locked` is already dev-locked by the caller.
 fn try_wake_all(all: &WaitAll, waiter: &Waiter, locked: Option<&Object>) {
+    let acquired = acquire_all(all, &waiter.objs, waiter.owner, locked, || {
+        waiter.try_claim(0)
+    });
+    if let Some(abandoned) = acquired {
+        if abandoned {
+            waiter.abandoned.store(true, Relaxed);
+        }
+        waiter.task.wake_up();
+    }
+}
+
+/// If every object of `objs` (the alert aside) is signaled for `owner` and `claim()` agrees,
+/// acquires them all as one step and returns whether an abandoned mutex was among them. Runs
+/// as the holder of the wait-all lock; `locked` is already dev-locked by the caller.
+fn acquire_all(
+    all: &WaitAll,
+    objs: &Objects,
+    owner: u32,
+    locked: Option<&Object>,
+    claim: impl FnOnce() -> bool,
+) -> Option<bool> {
     let others = || {
-        waiter
-            .objs
-            .objects()
+        objs.objects()
             .filter(|obj| !locked.is_some_and(|l| core::ptr::eq(*obj, l)))
     };
     for obj in others() {
         obj.set_dev_locked(all, true);
     }
-    let ready = waiter
-        .objs
+    let ready = objs
         .objects()
-        .all(|obj| obj.lock_held(all).state.is_signaled(waiter.owner));
-    if ready && waiter.try_claim(0) {
-        for obj in waiter.objs.objects() {
-            waiter.acquire(&mut obj.lock_held(all).state);
-        }
-        waiter.task.wake_up();
-    }
+        .all(|obj| obj.lock_held(all).state.is_signaled(owner));
+    let acquired = (ready && claim()).then(|| {
+        // Every object is acquired, so no short-circuit: `|` rather than `||`.
+        objs.objects().fold(false, |abandoned, obj| {
+            abandoned | obj.lock_held(all).state.acquire(owner)
+        })
+    });
     for obj in others() {
         obj.set_dev_locked(all, false);
     }
+    acquired
 }
 
 /// A waiter queued on its objects. Dropping it takes the waiter off every queue it reached,
@@ -377,6 +400,29 @@ fn wait_any(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquir
     sleep(dev, Waiter::new(args.owner, objs)?, false, args)
 }
 
+/// Acquires all objects at once, or the alert, sleeping until one of them is possible.
+fn wait_all(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquired> {
+    // Most waits find everything signaled: take it without a waiter or any queueing. As
+    // when queued, the objects are offered before the alert.
+    let acquired = acquire_all(&dev.wait_all.lock(), &objs, args.owner, None, || true);
+    if let Some(abandoned) = acquired {
+        return Ok(Acquired {
+            index: 0,
+            abandoned,
+        });
+    }
+    if let Some(alert) = objs.alert() {
+        let mut inner = alert.lock();
+        if inner.state.is_signaled(args.owner) {
+            return Ok(Acquired {
+                index: objs.count as u32,
+                abandoned: inner.state.acquire(args.owner),
+            });
+        }
+    }
+    sleep(dev, Waiter::new(args.owner, objs)?, true, args)
+}
+
 /// `NTSYNC_IOC_WAIT_ANY` (`all` false) and `NTSYNC_IOC_WAIT_ALL`: acquires the first
 /// signaled object, or all objects at once, sleeping until that is possible, the alert is
 /// signaled, the deadline passes or a signal arrives. Only `index` is written back.
@@ -384,7 +430,7 @@ pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
     let args: uapi::WaitArgs = read_user(arg)?;
     let objs = Objects::from_user(dev, &args, all)?;
     let acquired = if all {
-        sleep(dev, Waiter::new(args.owner, objs)?, true, &args)?
+        wait_all(dev, objs, &args)?
     } else {
         wait_any(dev, objs, &args)?
     };
