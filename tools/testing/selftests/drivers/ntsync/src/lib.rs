@@ -6,6 +6,10 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::thread::JoinHandleExt;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 pub mod tap;
 
@@ -89,7 +93,10 @@ pub fn ioctl<T>(fd: RawFd, cmd: u32, arg: &mut T) -> Result<i32, Errno> {
 }
 
 pub fn open_device() -> io::Result<File> {
-    OpenOptions::new().read(true).write(true).open("/dev/ntsync")
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/ntsync")
 }
 
 fn owned(fd: i32) -> OwnedFd {
@@ -126,6 +133,71 @@ pub fn sem_read(sem: &impl AsRawFd) -> Result<SemArgs, Errno> {
     ioctl(sem.as_raw_fd(), IOC_SEM_READ, &mut args).map(|_| args)
 }
 
+/// `MUTEX_UNLOCK` by `owner`: the previous recursion count.
+pub fn mutex_unlock(mutex: &impl AsRawFd, owner: u32) -> Result<u32, Errno> {
+    let mut args = MutexArgs { owner, count: 0 };
+    ioctl(mutex.as_raw_fd(), IOC_MUTEX_UNLOCK, &mut args).map(|_| args.count)
+}
+
+/// `MUTEX_KILL`: reports the death of `owner`.
+pub fn mutex_kill(mutex: &impl AsRawFd, owner: u32) -> Result<(), Errno> {
+    let mut arg = owner;
+    ioctl(mutex.as_raw_fd(), IOC_MUTEX_KILL, &mut arg).map(|_| ())
+}
+
+/// A value no driver writes by itself: it shows which fields a command left alone.
+pub const POISON: u32 = 0xdead_beef;
+
+/// `MUTEX_READ`: the result and the structure as the driver left it (prefilled with
+/// [`POISON`]), since `EOWNERDEAD` fills it in too.
+pub fn mutex_read(mutex: &impl AsRawFd) -> (Result<(), Errno>, MutexArgs) {
+    let mut args = MutexArgs {
+        owner: POISON,
+        count: POISON,
+    };
+    let ret = ioctl(mutex.as_raw_fd(), IOC_MUTEX_READ, &mut args).map(|_| ());
+    (ret, args)
+}
+
+/// `MUTEX_READ` of a mutex that is not abandoned: `(owner, count)`.
+pub fn mutex_state(mutex: &impl AsRawFd) -> Result<(u32, u32), Errno> {
+    let (ret, args) = mutex_read(mutex);
+    ret.map(|_| (args.owner, args.count))
+}
+
+fn event_op(event: &impl AsRawFd, cmd: u32) -> Result<u32, Errno> {
+    let mut prev = POISON;
+    ioctl(event.as_raw_fd(), cmd, &mut prev).map(|_| prev)
+}
+
+/// `EVENT_SET`: the previous state.
+pub fn event_set(event: &impl AsRawFd) -> Result<u32, Errno> {
+    event_op(event, IOC_EVENT_SET)
+}
+
+/// `EVENT_RESET`: the previous state.
+pub fn event_reset(event: &impl AsRawFd) -> Result<u32, Errno> {
+    event_op(event, IOC_EVENT_RESET)
+}
+
+/// `EVENT_PULSE`: the previous state.
+pub fn event_pulse(event: &impl AsRawFd) -> Result<u32, Errno> {
+    event_op(event, IOC_EVENT_PULSE)
+}
+
+pub fn event_read(event: &impl AsRawFd) -> Result<EventArgs, Errno> {
+    let mut args = EventArgs {
+        manual: POISON,
+        signaled: POISON,
+    };
+    ioctl(event.as_raw_fd(), IOC_EVENT_READ, &mut args).map(|_| args)
+}
+
+/// Whether an event is signaled, or `None` if it cannot be read.
+pub fn event_signaled(event: &impl AsRawFd) -> Option<bool> {
+    event_read(event).ok().map(|args| args.signaled != 0)
+}
+
 /// `CLOCK_MONOTONIC` (or another clock) now, in nanoseconds.
 pub fn now_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
@@ -137,6 +209,11 @@ pub fn now_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The absolute `CLOCK_MONOTONIC` deadline `ms` milliseconds from now.
+pub fn in_ms(ms: u64) -> u64 {
+    now_ns(libc::CLOCK_MONOTONIC) + ms * 1_000_000
+}
+
 /// A wait request over `objs`.
 pub struct Wait<'a> {
     pub objs: &'a [RawFd],
@@ -145,6 +222,9 @@ pub struct Wait<'a> {
     pub flags: u32,
     pub alert: RawFd,
 }
+
+/// What a wait returned, and the `index` it left (still [`POISON`] if it wrote none).
+pub type Outcome = (Result<(), Errno>, u32);
 
 impl<'a> Wait<'a> {
     /// A wait over `objs` by owner 1 that gives up at once.
@@ -158,25 +238,264 @@ impl<'a> Wait<'a> {
         }
     }
 
+    /// The same wait on behalf of `owner`.
+    pub fn by(mut self, owner: u32) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The same wait with `alert` as its alert object.
+    pub fn alert(mut self, alert: &impl AsRawFd) -> Self {
+        self.alert = alert.as_raw_fd();
+        self
+    }
+
+    /// The same wait with the absolute deadline `timeout`.
+    pub fn until(mut self, timeout: u64) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same wait with `flags`.
+    pub fn flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// The argument structure, with `index` set to [`POISON`].
     pub fn args(&self) -> WaitArgs {
         WaitArgs {
             timeout: self.timeout,
             objs: self.objs.as_ptr() as u64,
             count: self.objs.len() as u32,
+            index: POISON,
             owner: self.owner,
             flags: self.flags,
             alert: self.alert as u32,
-            ..Default::default()
+            pad: 0,
         }
     }
 
-    /// Runs the wait with `cmd` (`IOC_WAIT_ANY` or `IOC_WAIT_ALL`); on success, the index.
-    pub fn run(&self, dev: &File, cmd: u32) -> Result<u32, Errno> {
+    /// Runs the wait with `cmd`; the result and the structure as the driver left it.
+    pub fn call(&self, dev: &impl AsRawFd, cmd: u32) -> (Result<(), Errno>, WaitArgs) {
         let mut args = self.args();
-        ioctl(dev.as_raw_fd(), cmd, &mut args).map(|_| args.index)
+        let ret = ioctl(dev.as_raw_fd(), cmd, &mut args).map(|_| ());
+        (ret, args)
     }
 
-    pub fn any(&self, dev: &File) -> Result<u32, Errno> {
+    /// Runs the wait with `cmd`: the result and the index it reported.
+    pub fn outcome(&self, dev: &impl AsRawFd, cmd: u32) -> Outcome {
+        let (ret, args) = self.call(dev, cmd);
+        (ret, args.index)
+    }
+
+    /// Runs the wait with `cmd` (`IOC_WAIT_ANY` or `IOC_WAIT_ALL`); on success, the index.
+    pub fn run(&self, dev: &impl AsRawFd, cmd: u32) -> Result<u32, Errno> {
+        let (ret, args) = self.call(dev, cmd);
+        ret.map(|_| args.index)
+    }
+
+    pub fn any(&self, dev: &impl AsRawFd) -> Result<u32, Errno> {
         self.run(dev, IOC_WAIT_ANY)
+    }
+
+    pub fn all(&self, dev: &impl AsRawFd) -> Result<u32, Errno> {
+        self.run(dev, IOC_WAIT_ALL)
+    }
+}
+
+/// A thread blocked (or about to block) in one wait.
+pub struct Waiter {
+    tid: libc::pid_t,
+    rx: mpsc::Receiver<Outcome>,
+    handle: thread::JoinHandle<()>,
+}
+
+impl Waiter {
+    /// Starts a thread that runs `wait` with `cmd` on a duplicate of `dev`.
+    pub fn spawn(dev: &File, cmd: u32, wait: &Wait) -> Waiter {
+        let dev = dev.try_clone().expect("dup /dev/ntsync");
+        let objs = wait.objs.to_vec();
+        let (owner, timeout, flags, alert) = (wait.owner, wait.timeout, wait.flags, wait.alert);
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        let handle = thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            let _ = tid_tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t);
+            let wait = Wait {
+                objs: &objs,
+                owner,
+                timeout,
+                flags,
+                alert,
+            };
+            let _ = tx.send(wait.outcome(&dev, cmd));
+        });
+        let tid = tid_rx.recv().expect("waiter thread id");
+        Waiter { tid, rx, handle }
+    }
+
+    /// Spawns a wait-any and returns once it sleeps in the driver.
+    pub fn any(dev: &File, wait: &Wait) -> Result<Waiter, String> {
+        let waiter = Self::spawn(dev, IOC_WAIT_ANY, wait);
+        waiter.wait_blocked()?;
+        Ok(waiter)
+    }
+
+    /// Spawns a wait-all and returns once it sleeps in the driver.
+    pub fn all(dev: &File, wait: &Wait) -> Result<Waiter, String> {
+        let waiter = Self::spawn(dev, IOC_WAIT_ALL, wait);
+        waiter.wait_blocked()?;
+        Ok(waiter)
+    }
+
+    /// Whether the thread sleeps inside ioctl(2) now.
+    pub fn sleeping(&self) -> bool {
+        let task = format!("/proc/self/task/{}", self.tid);
+        let Ok(stat) = std::fs::read_to_string(format!("{task}/stat")) else {
+            return false;
+        };
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        if !state.is_some_and(|s| s.starts_with('S')) {
+            return false;
+        }
+        // Not every kernel has /proc/PID/syscall; where it exists, it names the syscall.
+        match std::fs::read_to_string(format!("{task}/syscall")) {
+            Ok(sc) => sc.split_whitespace().next() == Some(&libc::SYS_ioctl.to_string()),
+            Err(_) => true,
+        }
+    }
+
+    /// Returns once the thread sleeps in its wait; fails if the wait returned instead, or if
+    /// it does not sleep within 5 s.
+    pub fn wait_blocked(&self) -> Result<(), String> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(outcome) = self.rx.try_recv() {
+                return Err(format!("the wait returned instead of blocking: {outcome:?}"));
+            }
+            if self.sleeping() {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        Err("the waiter did not block within 5 s".into())
+    }
+
+    /// Fails if the wait returns within `d`.
+    pub fn still_blocked(&self, d: Duration) -> Result<(), String> {
+        match self.rx.recv_timeout(d) {
+            Ok(outcome) => Err(format!("the wait returned: {outcome:?}")),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The outcome, if the wait returns within `d`.
+    pub fn poll(&self, d: Duration) -> Option<Outcome> {
+        self.rx.recv_timeout(d).ok()
+    }
+
+    /// The outcome of the wait, which must return within `within`.
+    pub fn join(self, within: Duration) -> Result<Outcome, String> {
+        let outcome = self
+            .rx
+            .recv_timeout(within)
+            .map_err(|_| format!("the wait did not return within {within:?}"))?;
+        let _ = self.handle.join();
+        Ok(outcome)
+    }
+
+    /// Sends `sig` to the waiting thread.
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: The thread is not joined or detached while `self` lives, so its handle is
+        // valid.
+        unsafe { libc::pthread_kill(self.handle.as_pthread_t(), sig) };
+    }
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Installs a handler that does nothing for `sig`, with or without `SA_RESTART`.
+pub fn install_handler(sig: libc::c_int, restart: bool) {
+    // SAFETY: A zeroed sigaction is valid; the handler is async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = if restart { libc::SA_RESTART } else { 0 };
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Anonymous pages, for arguments the driver can read but not write, or arrays that run
+/// into an inaccessible page.
+pub struct Pages {
+    addr: *mut u8,
+    len: usize,
+}
+
+pub const PAGE: usize = 4096;
+
+impl Pages {
+    /// `n` readable and writable zeroed pages.
+    pub fn new(n: usize) -> Pages {
+        let len = n * PAGE;
+        // SAFETY: A fresh private anonymous mapping.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(addr != libc::MAP_FAILED, "mmap");
+        Pages {
+            addr: addr.cast(),
+            len,
+        }
+    }
+
+    /// One page holding `value` at its start, then made read-only.
+    pub fn read_only<T: Copy>(value: T) -> Pages {
+        let pages = Pages::new(1);
+        pages.write(0, value);
+        pages.protect(0, libc::PROT_READ);
+        pages
+    }
+
+    pub fn addr(&self) -> usize {
+        self.addr as usize
+    }
+
+    /// Writes `value` at byte offset `off`.
+    pub fn write<T: Copy>(&self, off: usize, value: T) {
+        assert!(off + size_of::<T>() <= self.len);
+        // SAFETY: In bounds of our mapping, which is writable here.
+        unsafe { self.addr.add(off).cast::<T>().write_unaligned(value) }
+    }
+
+    /// Reads a `T` at byte offset `off`.
+    pub fn read<T: Copy>(&self, off: usize) -> T {
+        assert!(off + size_of::<T>() <= self.len);
+        // SAFETY: In bounds of our mapping, which stays readable.
+        unsafe { self.addr.add(off).cast::<T>().read_unaligned() }
+    }
+
+    /// Sets the protection of page `page`.
+    pub fn protect(&self, page: usize, prot: libc::c_int) {
+        assert!((page + 1) * PAGE <= self.len);
+        // SAFETY: A page of our own mapping.
+        let ret = unsafe { libc::mprotect(self.addr.add(page * PAGE).cast(), PAGE, prot) };
+        assert_eq!(ret, 0, "mprotect");
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        // SAFETY: Our mapping, unmapped once.
+        unsafe { libc::munmap(self.addr.cast(), self.len) };
     }
 }

@@ -6,6 +6,9 @@ use std::time::Instant;
 
 pub type TestResult = Result<(), String>;
 
+/// A named test.
+pub type Test = (&'static str, fn() -> TestResult);
+
 /// Fails the test with the location and message unless `cond` holds.
 #[macro_export]
 macro_rules! check {
@@ -42,7 +45,7 @@ macro_rules! check_eq {
 
 /// Runs `tests` in order (or only those named in `filter`), printing TAP; returns the number
 /// of failures.
-pub fn run(tests: &[(&str, fn() -> TestResult)], filter: &[String]) -> usize {
+pub fn run(tests: &[Test], filter: &[String]) -> usize {
     let selected: Vec<_> = tests
         .iter()
         .filter(|(name, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())))

@@ -36,7 +36,10 @@ fn create_sem_fd() -> TestResult {
     let sem = create_sem(&dev, 0, 1).map_err(|e| format!("errno {e}"))?;
     // SAFETY: Querying the flags of an fd we own.
     let flags = unsafe { libc::fcntl(sem.as_raw_fd(), libc::F_GETFD) };
-    check!(flags >= 0 && flags & libc::FD_CLOEXEC != 0, "fd flags {flags:#x}");
+    check!(
+        flags >= 0 && flags & libc::FD_CLOEXEC != 0,
+        "fd flags {flags:#x}"
+    );
     let link = std::fs::read_link(format!("/proc/self/fd/{}", sem.as_raw_fd()))
         .map_err(|e| e.to_string())?;
     check_eq!(link.to_string_lossy(), "anon_inode:ntsync");
@@ -60,7 +63,10 @@ fn sem_read_state() -> TestResult {
     let dev = dev()?;
     let sem = create_sem(&dev, 2, 7).unwrap();
     check_eq!(sem_read(&sem), Ok(SemArgs { count: 2, max: 7 }));
-    check_eq!(ioctl_raw(sem.as_raw_fd(), IOC_SEM_READ, 8).err(), Some(EFAULT));
+    check_eq!(
+        ioctl_raw(sem.as_raw_fd(), IOC_SEM_READ, 8).err(),
+        Some(EFAULT)
+    );
     Ok(())
 }
 
@@ -76,8 +82,17 @@ fn sem_release_rules() -> TestResult {
 
     let big = create_sem(&dev, 5, u32::MAX).unwrap();
     check_eq!(sem_release(&big, u32::MAX), Err(EOVERFLOW));
-    check_eq!(sem_read(&big), Ok(SemArgs { count: 5, max: u32::MAX }));
-    check_eq!(ioctl_raw(sem.as_raw_fd(), IOC_SEM_RELEASE, 8).err(), Some(EFAULT));
+    check_eq!(
+        sem_read(&big),
+        Ok(SemArgs {
+            count: 5,
+            max: u32::MAX
+        })
+    );
+    check_eq!(
+        ioctl_raw(sem.as_raw_fd(), IOC_SEM_RELEASE, 8).err(),
+        Some(EFAULT)
+    );
     Ok(())
 }
 
@@ -97,7 +112,9 @@ fn wait_any_acquires() -> TestResult {
 /// The lowest signaled index wins, and only that object is acquired.
 fn wait_any_lowest_index() -> TestResult {
     let dev = dev()?;
-    let sems: Vec<_> = (0..4).map(|i| create_sem(&dev, (i >= 2) as u32, 1).unwrap()).collect();
+    let sems: Vec<_> = (0..4)
+        .map(|i| create_sem(&dev, (i >= 2) as u32, 1).unwrap())
+        .collect();
     let fds: Vec<RawFd> = sems.iter().map(|s| s.as_raw_fd()).collect();
     check_eq!(Wait::new(&fds).any(&dev), Ok(2));
     check_eq!(sem_read(&sems[2]).unwrap().count, 0);
@@ -165,7 +182,10 @@ fn wait_any_validation() -> TestResult {
     check_eq!(Wait::new(&[0x7fff_0000]).any(&dev), Err(EINVAL));
     let foreign_fd = [foreign.as_raw_fd()];
     check_eq!(Wait::new(&foreign_fd).any(&dev), Err(EINVAL));
-    check_eq!(ioctl_raw(dev.as_raw_fd(), IOC_WAIT_ANY, 8).err(), Some(EFAULT));
+    check_eq!(
+        ioctl_raw(dev.as_raw_fd(), IOC_WAIT_ANY, 8).err(),
+        Some(EFAULT)
+    );
     // None of the refused waits took the unit.
     check_eq!(sem_read(&sem).unwrap().count, 1);
     Ok(())
@@ -177,10 +197,19 @@ fn unknown_ioctls() -> TestResult {
     let sem = create_sem(&dev, 0, 1).unwrap();
     let mut buf = [0u8; 64];
     let ptr = buf.as_mut_ptr() as usize;
-    check_eq!(ioctl_raw(dev.as_raw_fd(), IOC_SEM_READ, ptr).err(), Some(ENOTTY));
+    check_eq!(
+        ioctl_raw(dev.as_raw_fd(), IOC_SEM_READ, ptr).err(),
+        Some(ENOTTY)
+    );
     check_eq!(ioctl_raw(dev.as_raw_fd(), 0x4e7f, ptr).err(), Some(ENOTTY));
-    check_eq!(ioctl_raw(sem.as_raw_fd(), IOC_CREATE_SEM, ptr).err(), Some(ENOTTY));
-    check_eq!(ioctl_raw(sem.as_raw_fd(), IOC_WAIT_ANY, ptr).err(), Some(ENOTTY));
+    check_eq!(
+        ioctl_raw(sem.as_raw_fd(), IOC_CREATE_SEM, ptr).err(),
+        Some(ENOTTY)
+    );
+    check_eq!(
+        ioctl_raw(sem.as_raw_fd(), IOC_WAIT_ANY, ptr).err(),
+        Some(ENOTTY)
+    );
     Ok(())
 }
 
@@ -202,7 +231,10 @@ fn wake_on_release() -> TestResult {
     let dev = dev()?;
     let sem = create_sem(&dev, 0, 2).unwrap();
     let rx = spawn_waiter(&dev, sem.as_raw_fd(), INFINITE);
-    check!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "woke without a release");
+    check!(
+        rx.recv_timeout(Duration::from_millis(100)).is_err(),
+        "woke without a release"
+    );
     check_eq!(sem_read(&sem).unwrap().count, 0);
     check_eq!(sem_release(&sem, 2), Ok(0));
     check_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(Ok(0)));
@@ -220,8 +252,12 @@ fn wake_one_of_two() -> TestResult {
     let b = spawn_waiter(&dev, sem.as_raw_fd(), deadline);
     thread::sleep(Duration::from_millis(100));
     check_eq!(sem_release(&sem, 1), Ok(0));
-    let ra = a.recv_timeout(Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    let rb = b.recv_timeout(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let ra = a
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let rb = b
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
     let woken = [ra, rb].iter().filter(|r| **r == Ok(0)).count();
     let timed_out = [ra, rb].iter().filter(|r| **r == Err(ETIMEDOUT)).count();
     check_eq!((woken, timed_out), (1, 1));
