@@ -372,7 +372,9 @@ impl Waiter {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(outcome) = self.rx.try_recv() {
-                return Err(format!("the wait returned instead of blocking: {outcome:?}"));
+                return Err(format!(
+                    "the wait returned instead of blocking: {outcome:?}"
+                ));
             }
             if self.sleeping() {
                 return Ok(());
