@@ -56,6 +56,7 @@ extern "C" {
     // ntsync_glue.c
     fn ntsync_rs_set_current_interruptible();
     fn ntsync_rs_set_current_running();
+    fn ntsync_rs_put_u32(uaddr: *mut u32, val: u32) -> c_int;
     fn ntsync_rs_timens_to_host(
         clock: bindings::clockid_t,
         tim: bindings::ktime_t,
@@ -146,6 +147,13 @@ pub(crate) fn object_from_fd(fd: u32) -> Option<Arc<Object>> {
     // is an `Arc<Object>` that lives at least as long as the reference `file` holds.
     let obj = unsafe { Arc::<Object>::borrow((*raw).private_data) };
     Some(obj.into())
+}
+
+/// Stores `val` at user address `addr` in one piece, as `put_user()` does: on a fault nothing
+/// is written, where a copy would leave the bytes before the fault written.
+pub(crate) fn put_user_u32(addr: usize, val: u32) -> Result {
+    // SAFETY: `put_user()` validates the user address and handles the fault itself.
+    to_result(unsafe { ntsync_rs_put_u32(addr as *mut u32, val) })
 }
 
 /// Makes an open `/dev/ntsync` file refuse positioned I/O (`ESPIPE`), as upstream's does.

@@ -6,10 +6,12 @@
 
 #include <linux/sched.h>
 #include <linux/time_namespace.h>
+#include <linux/uaccess.h>
 
 void ntsync_rs_set_current_interruptible(void);
 void ntsync_rs_set_current_running(void);
 ktime_t ntsync_rs_timens_to_host(clockid_t clock, ktime_t tim);
+int ntsync_rs_put_u32(u32 __user *uaddr, u32 val);
 
 void ntsync_rs_set_current_interruptible(void)
 {
@@ -24,4 +26,9 @@ void ntsync_rs_set_current_running(void)
 ktime_t ntsync_rs_timens_to_host(clockid_t clock, ktime_t tim)
 {
 	return timens_ktime_to_host(clock, tim);
+}
+
+int ntsync_rs_put_u32(u32 __user *uaddr, u32 val)
+{
+	return put_user(val, uaddr);
 }

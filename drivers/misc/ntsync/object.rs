@@ -23,6 +23,7 @@ use crate::{
         WaitAll, //
     },
     event::Event,
+    ffi,
     mutex::Mutex,
     sem::Semaphore,
     state::State,
@@ -239,10 +240,8 @@ impl Object {
 
     /// `NTSYNC_IOC_SEM_RELEASE`: the previous count replaces the argument.
     fn sem_release_ioctl(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>()).reader_writer();
-        let prev = self.release(reader.read()?)?;
-        writer.write(&prev)?;
+        let prev = self.release(read_user(arg)?)?;
+        ffi::put_user_u32(arg, prev)?;
         Ok(0)
     }
 
@@ -253,7 +252,7 @@ impl Object {
             return Err(EINVAL);
         }
         let prev = self.unlock(args.owner)?;
-        write_user(arg + core::mem::offset_of!(uapi::MutexArgs, count), &prev)?;
+        ffi::put_user_u32(arg + core::mem::offset_of!(uapi::MutexArgs, count), prev)?;
         Ok(0)
     }
 
@@ -274,7 +273,7 @@ impl Object {
             uapi::EVENT_RESET => self.reset_event()?,
             _ => self.set_event(cmd == uapi::EVENT_PULSE)?,
         };
-        write_user(arg, &u32::from(prev))?;
+        ffi::put_user_u32(arg, prev.into())?;
         Ok(0)
     }
 

@@ -15,7 +15,6 @@ use crate::{
     },
     object::{
         read_user,
-        write_user,
         Object, //
     },
     state::State,
@@ -434,7 +433,7 @@ pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
     } else {
         wait_any(dev, objs, &args)?
     };
-    write_user(arg + uapi::WAIT_INDEX_OFFSET, &acquired.index)?;
+    ffi::put_user_u32(arg + uapi::WAIT_INDEX_OFFSET, acquired.index)?;
     if acquired.abandoned {
         return Err(EOWNERDEAD);
     }
