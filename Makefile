@@ -6,10 +6,11 @@
 #                with our driver serving /dev/ntsync
 #   make check   every test; ends with "N passed, N failed"
 #   make bench   both drivers, alternating, same boot: table, JSON and SVG
+#   make soak    hours: 100,000 differential seeds, long stress runs
 #
 # In a kernel tree, drivers/misc/ntsync/Makefile is the Kbuild file.
 
-.PHONY: all run check bench module clean
+.PHONY: all run check bench soak module clean
 
 all: module
 
@@ -21,6 +22,9 @@ check:
 
 bench:
 	tools/testing/bench
+
+soak:
+	tools/testing/soak
 
 module:
 	scripts/build-module fast

@@ -314,7 +314,12 @@ pub struct Waiter {
 impl Waiter {
     /// Starts a thread that runs `wait` with `cmd` on a duplicate of `dev`.
     pub fn spawn(dev: &File, cmd: u32, wait: &Wait) -> Waiter {
-        let dev = dev.try_clone().expect("dup /dev/ntsync");
+        Self::spawn_on(dev.try_clone().expect("dup /dev/ntsync"), cmd, wait)
+    }
+
+    /// Starts a thread that runs `wait` with `cmd` on `dev`, which may be a bare fd that the
+    /// caller closes meanwhile.
+    pub fn spawn_on(dev: impl AsRawFd + Send + 'static, cmd: u32, wait: &Wait) -> Waiter {
         let objs = wait.objs.to_vec();
         let (owner, timeout, flags, alert) = (wait.owner, wait.timeout, wait.flags, wait.alert);
         let (tid_tx, tid_rx) = mpsc::channel();
