@@ -64,7 +64,7 @@ extern "C" {
 }
 
 /// The file operations of an object file. A `static`, so that its address identifies object
-/// files: see [`object_from_fd`].
+/// files: see [`ObjectRef::from_fd`].
 struct ObjectFops(bindings::file_operations);
 
 // SAFETY: The table is never written after initialisation; the raw pointers inside it (the
@@ -109,44 +109,76 @@ unsafe extern "C" fn object_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c
 
 /// Makes `obj` a new anonymous-inode file and installs it as a close-on-exec fd.
 pub(crate) fn install_object(obj: Arc<Object>) -> Result<u32> {
+    // Reserved first: once the file exists, failing would have to undo more.
     let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
-    let private = obj.into_foreign();
-    // SAFETY: The name is a NUL-terminated string and the fops table is static. On success
-    // the file takes over `private`, which `object_release` reclaims.
-    let raw = unsafe {
-        anon_inode_getfile(
-            c"ntsync".as_char_ptr(),
-            &OBJECT_FOPS.0,
-            private,
-            bindings::O_RDWR as c_int,
-        )
-    };
-    if let Err(err) = kernel::error::from_err_ptr(raw) {
-        // SAFETY: No file was made, so `private` is still ours.
-        drop(unsafe { Arc::<Object>::from_foreign(private) });
-        return Err(err);
-    }
-    // SAFETY: `raw` is a new file whose single reference we own; `File` wraps
-    // `struct file` transparently, and the file was never shared, so nobody holds an
-    // `fdget_pos` region on it.
-    let file = unsafe { ARef::from_raw(NonNull::from(File::from_raw_file(raw))) };
+    let file = ObjectRef::new_file(obj)?;
     let fd = reservation.reserved_fd();
-    reservation.fd_install(file);
+    reservation.fd_install(file.0);
     Ok(fd)
 }
 
-/// The object behind `fd`, or `None` when `fd` is not an open ntsync object.
-pub(crate) fn object_from_fd(fd: u32) -> Option<Arc<Object>> {
-    let file = LocalFile::fget(fd).ok()?;
-    let raw = file.as_ptr();
-    // SAFETY: `file` holds a reference, so `raw` is a live file whose `f_op` never changes.
-    if !core::ptr::eq(unsafe { (*raw).f_op }, &OBJECT_FOPS.0) {
-        return None;
+/// A counted reference to an object, held through its file as the C driver does: a wait
+/// keeps every object it names alive this way, so closing the fd meanwhile is harmless.
+///
+/// # Invariants
+///
+/// The file was made by [`ObjectRef::new_file`], so its `private_data` is an `Arc<Object>`
+/// in foreign form that lives as long as the file.
+pub(crate) struct ObjectRef(ARef<File>);
+
+impl ObjectRef {
+    /// Makes `obj` a new anonymous-inode file, with no fd yet.
+    pub(crate) fn new_file(obj: Arc<Object>) -> Result<Self> {
+        let private = obj.into_foreign();
+        // SAFETY: The name is a NUL-terminated string and the fops table is static. On
+        // success the file takes over `private`, which `object_release` reclaims.
+        let raw = unsafe {
+            anon_inode_getfile(
+                c"ntsync".as_char_ptr(),
+                &OBJECT_FOPS.0,
+                private,
+                bindings::O_RDWR as c_int,
+            )
+        };
+        if let Err(err) = kernel::error::from_err_ptr(raw) {
+            // SAFETY: No file was made, so `private` is still ours.
+            drop(unsafe { Arc::<Object>::from_foreign(private) });
+            return Err(err);
+        }
+        // SAFETY: `raw` is a new file whose single reference we own; `File` wraps
+        // `struct file` transparently, and the file was never shared, so nobody holds an
+        // `fdget_pos` region on it.
+        // INVARIANT: Made with `OBJECT_FOPS` and `private` just above.
+        Ok(Self(unsafe {
+            ARef::from_raw(NonNull::from(File::from_raw_file(raw)))
+        }))
     }
-    // SAFETY: Only files made by `install_object` have these fops, and their `private_data`
-    // is an `Arc<Object>` that lives at least as long as the reference `file` holds.
-    let obj = unsafe { Arc::<Object>::borrow((*raw).private_data) };
-    Some(obj.into())
+
+    /// The object behind `fd`, or `None` when `fd` is not an open ntsync object.
+    pub(crate) fn from_fd(fd: u32) -> Option<Self> {
+        let file = LocalFile::fget(fd).ok()?;
+        // SAFETY: `file` holds a reference, so the file is live; its `f_op` never changes.
+        if !core::ptr::eq(unsafe { (*file.as_ptr()).f_op }, &OBJECT_FOPS.0) {
+            return None;
+        }
+        // SAFETY: Waits run inside an ioctl, which holds no `fdget_pos` region, and object
+        // files have no file position anyway.
+        // INVARIANT: Only `new_file` makes files with `OBJECT_FOPS`.
+        Some(Self(unsafe { LocalFile::assume_no_fdget_pos(file) }))
+    }
+}
+
+impl core::ops::Deref for ObjectRef {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        // SAFETY: By the type invariant, `private_data` is an `Arc<Object>` kept alive by the
+        // file, which `self.0` keeps alive: the object outlives the returned reference.
+        unsafe {
+            let obj = Arc::<Object>::borrow((*self.0.as_ptr()).private_data);
+            &*core::ptr::from_ref::<Object>(&*obj)
+        }
+    }
 }
 
 /// Stores `val` at user address `addr` in one piece, as `put_user()` does: on a fault nothing

@@ -11,6 +11,7 @@ use crate::{
     ffi::{
         self,
         Clock,
+        ObjectRef,
         Wakeup, //
     },
     object::{
@@ -48,7 +49,7 @@ const UNCLAIMED: i32 = -1;
 ///
 /// `refs[..len]` are `Some`, the rest `None`; `count <= len <= count + 1`.
 pub(crate) struct Objects {
-    refs: [Option<Arc<Object>>; uapi::MAX_WAIT_COUNT + 1],
+    refs: [Option<ObjectRef>; uapi::MAX_WAIT_COUNT + 1],
     len: usize,
     /// How many precede the alert.
     count: usize,
@@ -56,7 +57,7 @@ pub(crate) struct Objects {
 
 impl Objects {
     /// The objects, then the alert.
-    fn from_iter(objs: impl Iterator<Item = Arc<Object>>, count: usize) -> Self {
+    fn from_iter(objs: impl Iterator<Item = ObjectRef>, count: usize) -> Self {
         let mut refs = [const { None }; uapi::MAX_WAIT_COUNT + 1];
         let mut len = 0;
         for (slot, obj) in refs.iter_mut().zip(objs) {
@@ -88,7 +89,7 @@ impl Objects {
         let alert = (args.alert != 0).then_some(args.alert);
         let mut objs = Self::from_iter(core::iter::empty(), count);
         for fd in Iterator::chain(fds, alert) {
-            let obj = ffi::object_from_fd(fd).ok_or(EINVAL)?;
+            let obj = ObjectRef::from_fd(fd).ok_or(EINVAL)?;
             if !core::ptr::eq(&*obj.dev, dev) {
                 return Err(EINVAL);
             }
@@ -520,7 +521,14 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
         let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
-        let objs = Objects::from_iter([sem.clone(), event.clone()].into_iter(), 2);
+        let objs = Objects::from_iter(
+            [
+                ObjectRef::new_file(sem.clone())?,
+                ObjectRef::new_file(event.clone())?,
+            ]
+            .into_iter(),
+            2,
+        );
         let w = Waiter::new(1, objs)?;
 
         let mut queued = Queued::new(&dev, &w, true);
@@ -543,7 +551,14 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
         let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
-        let objs = Objects::from_iter([sem.clone(), alert.clone()].into_iter(), 1);
+        let objs = Objects::from_iter(
+            [
+                ObjectRef::new_file(sem.clone())?,
+                ObjectRef::new_file(alert.clone())?,
+            ]
+            .into_iter(),
+            1,
+        );
         let w = Waiter::new(1, objs)?;
 
         let mut queued = Queued::new(&dev, &w, true);
