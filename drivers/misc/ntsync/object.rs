@@ -64,8 +64,8 @@ pub(crate) struct Inner {
     /// they are offered the object in this order.
     pub(crate) any_waiters: KVec<WaitEntry>,
     /// The holder of the device's wait-all lock owns this object: see the module
-    /// documentation.
-    dev_locked: bool,
+    /// documentation. Only that holder changes it.
+    pub(crate) dev_locked: bool,
 }
 
 impl Inner {

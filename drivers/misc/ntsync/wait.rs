@@ -222,26 +222,34 @@ fn acquire_all(
     locked: Option<&Object>,
     claim: impl FnOnce() -> bool,
 ) -> Option<bool> {
-    let others = || {
-        objs.objects()
-            .filter(|obj| !locked.is_some_and(|l| core::ptr::eq(*obj, l)))
-    };
-    for obj in others() {
-        obj.set_dev_locked(all, true);
+    let ours = |obj: &Object| !locked.is_some_and(|l| core::ptr::eq(obj, l));
+    // Each object is checked and dev-locked in one section: from then on its state cannot
+    // change until it is released below. The first unsignaled one ends the check.
+    let mut taken = 0;
+    let mut ready = true;
+    for obj in objs.objects() {
+        let mut inner = obj.lock_held(all);
+        ready = inner.state.is_signaled(owner);
+        if !ready {
+            break;
+        }
+        if ours(obj) {
+            inner.dev_locked = true;
+        }
+        taken += 1;
     }
-    let ready = objs
-        .objects()
-        .all(|obj| obj.lock_held(all).state.is_signaled(owner));
-    let acquired = (ready && claim()).then(|| {
-        // Every object is acquired, so no short-circuit: `|` rather than `||`.
-        objs.objects().fold(false, |abandoned, obj| {
-            abandoned | obj.lock_held(all).state.acquire(owner)
-        })
-    });
-    for obj in others() {
-        obj.set_dev_locked(all, false);
+    let claimed = ready && claim();
+    let mut abandoned = false;
+    for obj in objs.objects().take(taken) {
+        let mut inner = obj.lock_held(all);
+        if claimed {
+            abandoned |= inner.state.acquire(owner);
+        }
+        if ours(obj) {
+            inner.dev_locked = false;
+        }
     }
-    acquired
+    claimed.then_some(abandoned)
 }
 
 /// A waiter queued on its objects. Dropping it takes the waiter off every queue it reached,
