@@ -127,11 +127,6 @@ impl Object {
         self.inner.lock()
     }
 
-    /// Marks the object owned (or no longer owned) by the wait-all lock holder.
-    pub(crate) fn set_dev_locked(&self, all: &WaitAll, locked: bool) {
-        self.lock_held(all).dev_locked = locked;
-    }
-
     /// Counts a wait-all waiter in (`queued`) or out of the hint.
     pub(crate) fn count_all_waiter(&self, _all: &WaitAll, queued: bool) {
         self.all_hint
@@ -155,17 +150,21 @@ impl Object {
         }
         drop(inner);
 
+        // As the holder: the change and the dev-lock in one section, the wake-ups of wait-any
+        // waiters and the release in another.
         let all = self.dev.wait_all.lock();
-        self.set_dev_locked(&all, true);
-        let ret = op(&mut self.lock_held(&all).state);
-        if ret.is_ok() {
-            wait::wake_all(&all, self);
+        let ret = {
             let mut inner = self.lock_held(&all);
-            inner.wake_any();
-            after(&mut inner.state);
-        }
-        self.set_dev_locked(&all, false);
-        ret
+            let ret = op(&mut inner.state)?;
+            inner.dev_locked = true;
+            ret
+        };
+        wait::wake_all(&all, self);
+        let mut inner = self.lock_held(&all);
+        inner.wake_any();
+        after(&mut inner.state);
+        inner.dev_locked = false;
+        Ok(ret)
     }
 
     /// Reads the state.
