@@ -9,9 +9,14 @@ use crate::{
         Object, //
     },
     uapi,
+    view::{
+        self,
+        View, //
+    },
     wait, //
 };
 use kernel::{
+    debugfs,
     fs::File,
     miscdevice::{
         MiscDevice,
@@ -19,11 +24,20 @@ use kernel::{
     },
     new_mutex,
     prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNode, //
+    },
+    str::CString,
     sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
-        ArcBorrow,
         Mutex, //
     },
+    task::Pid,
 };
 
 /// What the device's wait-all lock protects besides the objects' wait-all queues.
@@ -39,38 +53,96 @@ pub(crate) struct Device {
     /// [`crate::object`].
     #[pin]
     pub(crate) wait_all: Mutex<WaitAll>,
+    /// Every object that has a file, by id: what the debugfs view lists. Only the view and the
+    /// creation and release of object files take this lock.
+    #[pin]
+    pub(crate) objects: Mutex<RBTree<u64, Arc<Object>>>,
+    next_object_id: Atomic<u64>,
+    /// Names the device in debugfs.
+    pub(crate) id: u64,
+    /// The process that opened the device.
+    pub(crate) opener: Pid,
 }
+
+/// A node reserved for listing an object, so that listing it later cannot fail.
+pub(crate) struct Listing(RBTreeNode<u64, Arc<Object>>);
 
 impl Device {
     pub(crate) fn new() -> Result<Arc<Self>> {
+        static NEXT_ID: Atomic<u64> = Atomic::new(1);
         Arc::pin_init(
             pin_init!(Device {
                 wait_all <- new_mutex!(WaitAll { queued: 0 }, "Device::wait_all"),
+                objects <- new_mutex!(RBTree::new(), "Device::objects"),
+                next_object_id: Atomic::new(1),
+                id: NEXT_ID.fetch_add(1, Relaxed),
+                opener: kernel::current!().tgid(),
             }),
             GFP_KERNEL,
         )
     }
+
+    pub(crate) fn next_object_id(&self) -> u64 {
+        self.next_object_id.fetch_add(1, Relaxed)
+    }
+
+    /// Reserves what listing `obj` needs, before its file exists.
+    pub(crate) fn prepare_listing(obj: &Arc<Object>) -> Result<Listing> {
+        Ok(Listing(RBTreeNode::new(obj.id, obj.clone(), GFP_KERNEL)?))
+    }
+
+    /// Lists an object whose file now exists.
+    pub(crate) fn list(&self, listing: Listing) {
+        self.objects.lock().insert(listing.0);
+    }
+
+    /// Takes an object whose file is being released off the list.
+    pub(crate) fn unlist(&self, obj: &Object) {
+        let listed = self.objects.lock().remove(&obj.id);
+        // Dropped unlocked: it may be the last reference to the object, and through it to the
+        // device that owns the lock.
+        drop(listed);
+    }
+}
+
+/// An open of `/dev/ntsync`: the device, and its file in debugfs for as long as it is open.
+#[pin_data]
+pub(crate) struct Instance {
+    dev: Arc<Device>,
+    #[pin]
+    _view: debugfs::File<View>,
 }
 
 #[vtable]
-impl MiscDevice for Device {
-    type Ptr = Arc<Device>;
+impl MiscDevice for Instance {
+    type Ptr = Pin<KBox<Instance>>;
 
-    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Device>> {
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
         let dev = Device::new()?;
+        let root = view::root();
+        let name = CString::try_from_fmt(fmt!("{}", dev.id))?;
+        let view = View::new(dev.clone());
+        let instance = KBox::pin_init(
+            try_pin_init!(Instance {
+                dev,
+                _view <- root.read_only_file(&name, view),
+            }? Error),
+            GFP_KERNEL,
+        )?;
         ffi::nonseekable(file);
-        Ok(dev)
+        Ok(instance)
     }
 
-    fn ioctl(dev: ArcBorrow<'_, Device>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: Pin<&Instance>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let dev = &me.dev;
         match cmd {
             uapi::CREATE_SEM | uapi::CREATE_MUTEX | uapi::CREATE_EVENT => {
                 let state = object::new_state(cmd, arg)?;
-                let obj = Object::new(dev.into(), state)?;
+                let obj = Object::new(dev.clone(), state)?;
                 Ok(ffi::install_object(obj)? as isize)
             }
-            uapi::WAIT_ANY => wait::wait(&dev, arg, false),
-            uapi::WAIT_ALL => wait::wait(&dev, arg, true),
+            uapi::WAIT_ANY => wait::wait(dev, arg, false),
+            uapi::WAIT_ALL => wait::wait(dev, arg, true),
             _ => Err(ENOIOCTLCMD),
         }
     }

@@ -4,9 +4,13 @@
 //!
 //! Each item wraps a kernel facility that has no Rust abstraction in this kernel: anonymous
 //! inode files for objects, a misc device with a file mode, and the absolute-deadline sleep.
-//! Everything else in the driver is safe Rust.
+//! Elsewhere, `unsafe` only marks the byte-layout promises of `uapi.rs` and the one-time
+//! initialisation of the debugfs root's global lock in `view.rs`.
 
-use crate::object::Object;
+use crate::{
+    device::Device,
+    object::Object, //
+};
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
@@ -90,7 +94,8 @@ unsafe extern "C" fn object_release(
 ) -> c_int {
     // SAFETY: The release of an object file owns the `Arc` that `install_object` turned into
     // `private_data`; no other file operation can run any more.
-    drop(unsafe { Arc::<Object>::from_foreign((*file).private_data) });
+    let obj = unsafe { Arc::<Object>::from_foreign((*file).private_data) };
+    obj.dev.unlist(&obj);
     0
 }
 
@@ -129,6 +134,8 @@ pub(crate) struct ObjectRef(ARef<File>);
 impl ObjectRef {
     /// Makes `obj` a new anonymous-inode file, with no fd yet.
     pub(crate) fn new_file(obj: Arc<Object>) -> Result<Self> {
+        let listing = Device::prepare_listing(&obj)?;
+        let dev = obj.dev.clone();
         let private = obj.into_foreign();
         // SAFETY: The name is a NUL-terminated string and the fops table is static. On
         // success the file takes over `private`, which `object_release` reclaims.
@@ -145,6 +152,8 @@ impl ObjectRef {
             drop(unsafe { Arc::<Object>::from_foreign(private) });
             return Err(err);
         }
+        // Listed only now that the file exists: its release takes the object off the list.
+        dev.list(listing);
         // SAFETY: `raw` is a new file whose single reference we own; `File` wraps
         // `struct file` transparently, and the file was never shared, so nobody holds an
         // `fdget_pos` region on it.

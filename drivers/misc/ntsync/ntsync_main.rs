@@ -14,6 +14,7 @@ mod object;
 mod sem;
 mod state;
 mod uapi;
+mod view;
 mod wait;
 
 use kernel::prelude::*;
@@ -28,15 +29,20 @@ module! {
 
 #[pin_data]
 struct NtSyncModule {
+    // Dropped in this order: no device can be open once the debugfs root goes.
     #[pin]
-    misc: ffi::MiscRegistration<device::Device>,
+    misc: ffi::MiscRegistration<device::Instance>,
+    _view: view::Root,
 }
 
 impl kernel::InPlaceModule for NtSyncModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         // Wine runs as an ordinary user, and every open is its own namespace: 0666 as upstream.
+        // The debugfs root exists before the first open can look for it.
+        let view = view::Root::create();
         try_pin_init!(Self {
             misc <- ffi::MiscRegistration::register(c"ntsync", 0o666),
+            _view: view,
         })
     }
 }

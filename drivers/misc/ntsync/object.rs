@@ -86,11 +86,14 @@ pub(crate) struct Object {
     all_hint: Atomic<u32>,
     /// The `/dev/ntsync` instance that made the object; a wait mixes only objects of one.
     pub(crate) dev: Arc<Device>,
+    /// Names the object in the device's debugfs view; unique within the device.
+    pub(crate) id: u64,
 }
 
 impl Object {
     pub(crate) fn new(dev: Arc<Device>, state: State) -> Result<Arc<Self>> {
         let all_waiters = LockedBy::new(&dev.wait_all, KVec::new());
+        let id = dev.next_object_id();
         Arc::pin_init(
             pin_init!(Self {
                 inner <- new_spinlock!(
@@ -104,6 +107,7 @@ impl Object {
                 all_waiters,
                 all_hint: Atomic::new(0),
                 dev,
+                id,
             }),
             GFP_KERNEL,
         )

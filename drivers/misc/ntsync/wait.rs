@@ -22,6 +22,7 @@ use crate::{
     uapi, //
 };
 use kernel::{
+    fmt,
     prelude::*,
     sync::{
         aref::ARef,
@@ -123,6 +124,27 @@ impl Objects {
     }
 }
 
+/// The absolute time at which a wait gives up, as user space gave it.
+#[derive(Clone, Copy)]
+struct Deadline {
+    clock: Clock,
+    ns: i64,
+}
+
+impl Deadline {
+    fn from_args(args: &uapi::WaitArgs) -> Option<Self> {
+        let clock = if args.flags & uapi::WAIT_REALTIME != 0 {
+            Clock::Realtime
+        } else {
+            Clock::Monotonic
+        };
+        (args.timeout != uapi::TIMEOUT_INFINITE).then_some(Deadline {
+            clock,
+            ns: args.timeout as i64,
+        })
+    }
+}
+
 /// One blocked wait call.
 ///
 /// Several objects may try to satisfy the same waiter at once; `claimed` decides which one
@@ -132,6 +154,9 @@ impl Objects {
 pub(crate) struct Waiter {
     task: ARef<Task>,
     owner: u32,
+    /// A wait-all rather than a wait-any.
+    all: bool,
+    deadline: Option<Deadline>,
     /// The index reported to user space, or [`UNCLAIMED`].
     claimed: Atomic<i32>,
     /// An acquired mutex had been abandoned.
@@ -140,17 +165,50 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
-    fn new(owner: u32, objs: Objects) -> Result<Arc<Self>> {
+    fn new(owner: u32, all: bool, deadline: Option<Deadline>, objs: Objects) -> Result<Arc<Self>> {
         Ok(Arc::new(
             Waiter {
                 task: ARef::from(&**kernel::current!()),
                 owner,
+                all,
+                deadline,
                 claimed: Atomic::new(UNCLAIMED),
                 abandoned: Atomic::new(false),
                 objs,
             },
             GFP_KERNEL,
         )?)
+    }
+
+    /// One line for the debugfs view: who waits, how, on which objects and until when.
+    pub(crate) fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.all { "all" } else { "any" };
+        write!(
+            f,
+            "waiter tid {} owner {}: wait-{kind} on objects",
+            self.task.pid(),
+            self.owner
+        )?;
+        for obj in self.objs.objects() {
+            write!(f, " {}", obj.id)?;
+        }
+        if let Some(alert) = self.objs.alert() {
+            write!(f, ", alert {}", alert.id)?;
+        }
+        match self.deadline {
+            None => write!(f, ", no deadline")?,
+            Some(Deadline { clock, ns }) => {
+                let clock = match clock {
+                    Clock::Monotonic => "monotonic",
+                    Clock::Realtime => "realtime",
+                };
+                write!(f, ", deadline {clock} {ns} ns")?
+            }
+        }
+        if let Some(index) = self.claimed_index() {
+            write!(f, ", satisfied with index {index}")?;
+        }
+        writeln!(f)
     }
 
     fn claimed_index(&self) -> Option<u32> {
@@ -176,6 +234,25 @@ pub(crate) struct WaitEntry {
     waiter: Arc<Waiter>,
     /// What the waiter reports when this object satisfies it.
     index: u32,
+}
+
+impl WaitEntry {
+    pub(crate) fn waiter(&self) -> &Waiter {
+        &self.waiter
+    }
+
+    /// Whether this entry, in `obj`'s queues, is the waiter's first: a waiter has an entry on
+    /// each of its objects, and a wait-any may name one object more than once, but a listing
+    /// of every queue should show it once.
+    pub(crate) fn is_first(&self, obj: &Object) -> bool {
+        self.index == 0
+            && self
+                .waiter
+                .objs
+                .iter()
+                .next()
+                .is_some_and(|(_, first)| core::ptr::eq(first, obj))
+    }
 }
 
 /// Offers the object with `state` to its queued wait-any `waiters`, oldest first. Runs with
@@ -257,17 +334,15 @@ fn acquire_all(
 struct Queued<'a> {
     dev: &'a Device,
     waiter: &'a Arc<Waiter>,
-    all: bool,
     /// How many of the waiter's objects (in `Objects::iter` order) the enqueueing reached.
     reached: usize,
 }
 
 impl<'a> Queued<'a> {
-    fn new(dev: &'a Device, waiter: &'a Arc<Waiter>, all: bool) -> Self {
+    fn new(dev: &'a Device, waiter: &'a Arc<Waiter>) -> Self {
         Self {
             dev,
             waiter,
-            all,
             reached: 0,
         }
     }
@@ -282,7 +357,7 @@ impl<'a> Queued<'a> {
     /// Queues the waiter and hands it whatever is already signaled. On failure the waiter
     /// may still have been satisfied by an object it reached.
     fn enqueue(&mut self) -> Result {
-        if self.all {
+        if self.waiter.all {
             self.enqueue_all()?;
             // The objects come before the alert: it is offered only after they were.
             if let Some(alert) = self.waiter.objs.alert() {
@@ -332,7 +407,7 @@ impl Drop for Queued<'_> {
     fn drop(&mut self) {
         let waiter = self.waiter;
         let others = |entry: &mut WaitEntry| !Arc::ptr_eq(&entry.waiter, waiter);
-        if !self.all {
+        if !waiter.all {
             for (_, obj) in waiter.objs.iter().take(self.reached) {
                 obj.lock().any_waiters.retain(others);
             }
@@ -361,17 +436,15 @@ struct Acquired {
 }
 
 /// Queues `waiter` and sleeps until it is satisfied, the deadline passes or a signal arrives.
-fn sleep(dev: &Device, waiter: Arc<Waiter>, all: bool, args: &uapi::WaitArgs) -> Result<Acquired> {
-    let mut queued = Queued::new(dev, &waiter, all);
+fn sleep(dev: &Device, waiter: Arc<Waiter>) -> Result<Acquired> {
+    let mut queued = Queued::new(dev, &waiter);
     let enqueued = queued.enqueue();
     let wakeup = if enqueued.is_ok() {
-        let clock = if args.flags & uapi::WAIT_REALTIME != 0 {
-            Clock::Realtime
-        } else {
-            Clock::Monotonic
-        };
-        let deadline = (args.timeout != uapi::TIMEOUT_INFINITE).then_some(args.timeout as i64);
-        ffi::sleep_until(|| waiter.claimed_index().is_some(), deadline, clock)
+        let done = || waiter.claimed_index().is_some();
+        match waiter.deadline {
+            Some(Deadline { clock, ns }) => ffi::sleep_until(done, Some(ns), clock),
+            None => ffi::sleep_until(done, None, Clock::Monotonic),
+        }
     } else {
         Wakeup::Done
     };
@@ -405,7 +478,8 @@ fn wait_any(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquir
             });
         }
     }
-    sleep(dev, Waiter::new(args.owner, objs)?, false, args)
+    let waiter = Waiter::new(args.owner, false, Deadline::from_args(args), objs)?;
+    sleep(dev, waiter)
 }
 
 /// Acquires all objects at once, or the alert, sleeping until one of them is possible.
@@ -428,7 +502,8 @@ fn wait_all(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquir
             });
         }
     }
-    sleep(dev, Waiter::new(args.owner, objs)?, true, args)
+    let waiter = Waiter::new(args.owner, true, Deadline::from_args(args), objs)?;
+    sleep(dev, waiter)
 }
 
 /// `NTSYNC_IOC_WAIT_ANY` (`all` false) and `NTSYNC_IOC_WAIT_ALL`: acquires the first
@@ -459,7 +534,12 @@ mod tests {
     };
 
     fn waiter(owner: u32) -> Result<Arc<Waiter>> {
-        Waiter::new(owner, Objects::from_iter(core::iter::empty(), 0))
+        Waiter::new(
+            owner,
+            false,
+            None,
+            Objects::from_iter(core::iter::empty(), 0),
+        )
     }
 
     fn entry(waiter: &Arc<Waiter>, index: u32) -> WaitEntry {
@@ -537,9 +617,9 @@ mod tests {
             .into_iter(),
             2,
         );
-        let w = Waiter::new(1, objs)?;
+        let w = Waiter::new(1, true, None, objs)?;
 
-        let mut queued = Queued::new(&dev, &w, true);
+        let mut queued = Queued::new(&dev, &w);
         queued.enqueue()?;
         assert_eq!(w.claimed_index(), None);
         assert_eq!(sem_count(&sem), 1);
@@ -567,9 +647,9 @@ mod tests {
             .into_iter(),
             1,
         );
-        let w = Waiter::new(1, objs)?;
+        let w = Waiter::new(1, true, None, objs)?;
 
-        let mut queued = Queued::new(&dev, &w, true);
+        let mut queued = Queued::new(&dev, &w);
         queued.enqueue()?;
         assert_eq!(w.claimed_index(), None);
         assert_eq!(alert.set_event(true), Ok(false));

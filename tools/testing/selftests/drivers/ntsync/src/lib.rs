@@ -354,6 +354,11 @@ impl Waiter {
         Ok(waiter)
     }
 
+    /// The waiting thread's id.
+    pub fn tid(&self) -> libc::pid_t {
+        self.tid
+    }
+
     /// Whether the thread sleeps inside ioctl(2) now.
     pub fn sleeping(&self) -> bool {
         let task = format!("/proc/self/task/{}", self.tid);

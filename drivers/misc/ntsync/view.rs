@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The debugfs view: `/sys/kernel/debug/ntsync/<device id>` lists, for one open of
+//! `/dev/ntsync`, every object with its state and every blocked wait, so that a hung program
+//! can be diagnosed with `cat`.
+//!
+//! Reading a view holds the device's wait-all lock and then each object's spinlock in turn,
+//! the order waits use: the listing is consistent object by object and never changes state.
+
+use crate::{
+    device::Device,
+    state::State, //
+};
+use kernel::{
+    debugfs::{
+        Dir,
+        Writer, //
+    },
+    fmt,
+    prelude::*,
+    sync::{
+        global_lock,
+        Arc, //
+    },
+};
+
+global_lock! {
+    // SAFETY: `Root::create` initialises the lock, once, when the module loads and before the
+    // device is registered; nothing else uses it before.
+    unsafe(uninit) static ROOT: Mutex<Option<Dir>> = None;
+}
+
+/// The `ntsync` directory in debugfs, for as long as the module is loaded.
+pub(crate) struct Root(());
+
+impl Root {
+    /// Makes the directory; called once, from the module's init.
+    pub(crate) fn create() -> Self {
+        // SAFETY: Called once per load of the module, before anything else uses `ROOT`.
+        unsafe { ROOT.init() };
+        // Without debugfs, or without memory for it, devices work and have no view.
+        *ROOT.lock() = Some(Dir::new(c"ntsync"));
+        Root(())
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        ROOT.lock().take();
+    }
+}
+
+/// Where a new device puts its view.
+pub(crate) fn root() -> Dir {
+    // `Root` lives as long as the module, and opens happen only while it is loaded.
+    ROOT.lock().clone().unwrap_or_else(|| Dir::new(c"ntsync"))
+}
+
+/// The contents of one device's debugfs file.
+pub(crate) struct View(Arc<Device>);
+
+impl View {
+    pub(crate) fn new(dev: Arc<Device>) -> Self {
+        View(dev)
+    }
+}
+
+impl Writer for View {
+    fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dev = &*self.0;
+        let all = dev.wait_all.lock();
+        let objects = dev.objects.lock();
+        writeln!(f, "device {} opened by pid {}", dev.id, dev.opener)?;
+        for obj in objects.values() {
+            write!(f, "object {}: ", obj.id)?;
+            describe_state(&obj.lock_held(&all).state, f)?;
+        }
+        for obj in objects.values() {
+            let inner = obj.lock_held(&all);
+            for entry in Iterator::chain(inner.any_waiters.iter(), obj.all_waiters.access(&all)) {
+                if entry.is_first(obj) {
+                    entry.waiter().describe(f)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe_state(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match state {
+        State::Sem(sem) => writeln!(f, "semaphore count {} max {}", sem.count(), sem.max()),
+        State::Mutex(mutex) => {
+            write!(f, "mutex owner {} count {}", mutex.owner(), mutex.count())?;
+            if mutex.is_abandoned() {
+                write!(f, " abandoned")?;
+            }
+            writeln!(f)
+        }
+        State::Event(event) => {
+            let kind = if event.is_manual() { "manual" } else { "auto" };
+            let signaled = if event.is_signaled() { "" } else { "un" };
+            writeln!(f, "event {kind} {signaled}signaled")
+        }
+    }
+}
