@@ -207,7 +207,7 @@ pub(crate) fn nonseekable(file: &File) {
 
 /// A misc device registration that, unlike
 /// [`MiscDeviceRegistration`](kernel::miscdevice::MiscDeviceRegistration), sets the device
-/// node's mode, which Wine needs to be `0666`.
+/// node's mode, which Wine needs to be `0666`, and asks for a fixed minor number.
 ///
 /// # Invariants
 ///
@@ -227,22 +227,39 @@ unsafe impl<T> Send for MiscRegistration<T> {}
 unsafe impl<T> Sync for MiscRegistration<T> {}
 
 impl<T: MiscDevice> MiscRegistration<T> {
-    /// Registers a misc device named `name` whose node gets `mode`.
+    /// Registers a misc device named `name` whose node gets `mode`, with the minor number
+    /// `minor` if it is free and a dynamic one otherwise.
     ///
     /// `T::open` receives a `&MiscDeviceRegistration<T>` that points at this registration's
     /// `struct miscdevice`. That type is `repr(transparent)` over the same
     /// `Opaque<bindings::miscdevice>` as this one, so the reference is valid; `T::open` must
     /// not drop or deregister through it.
-    pub(crate) fn register(name: &'static CStr, mode: u16) -> impl PinInit<Self, Error> {
+    pub(crate) fn register(
+        name: &'static CStr,
+        mode: u16,
+        minor: i32,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 let mut raw = MiscDeviceOptions { name }.into_raw::<T>();
                 raw.mode = mode;
+                raw.minor = minor;
                 // SAFETY: The initializer may write to `slot`.
                 unsafe { slot.write(raw) };
                 // SAFETY: `slot` holds a valid miscdevice, pinned until `PinnedDrop`
                 // deregisters it.
-                // INVARIANT: On success the device stays registered until drop.
+                let ret = unsafe { bindings::misc_register(slot) };
+                if ret != -(bindings::EBUSY as i32) {
+                    // INVARIANT: On success the device stays registered until drop.
+                    return to_result(ret);
+                }
+                // Another driver has the minor: a node made from the module alias would reach
+                // it, but a node that udev makes still reaches us.
+                // SAFETY: `misc_register` failed and left `slot` unregistered; nothing else
+                // refers to it.
+                unsafe { (*slot).minor = bindings::MISC_DYNAMIC_MINOR as i32 };
+                // SAFETY: As above.
+                // INVARIANT: As above.
                 to_result(unsafe { bindings::misc_register(slot) })
             }),
             _t: PhantomData,

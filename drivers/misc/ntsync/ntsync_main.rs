@@ -25,7 +25,15 @@ module! {
     authors: ["The ntsync-rs authors"],
     description: "NT synchronization primitive emulation (Rust)",
     license: "GPL",
+    // A node for a fixed minor can exist before the module is loaded (kmod static-nodes
+    // makes it from these aliases at boot): opening it loads the module, which upstream's
+    // dynamic minor rules out. Keep the number in step with `MINOR`.
+    alias: ["devname:ntsync", "char-major-10-249"],
 }
+
+/// The misc minor number asked for: not assigned in `include/linux/miscdevice.h` or
+/// `Documentation/admin-guide/devices.txt`.
+const MINOR: i32 = 249;
 
 #[pin_data]
 struct NtSyncModule {
@@ -41,7 +49,7 @@ impl kernel::InPlaceModule for NtSyncModule {
         // The debugfs root exists before the first open can look for it.
         let view = view::Root::create();
         try_pin_init!(Self {
-            misc <- ffi::MiscRegistration::register(c"ntsync", 0o666),
+            misc <- ffi::MiscRegistration::register(c"ntsync", 0o666, MINOR),
             _view: view,
         })
     }
