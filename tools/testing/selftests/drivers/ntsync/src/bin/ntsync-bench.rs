@@ -8,9 +8,11 @@
 //! same shapes without ntsync instead: a futex ping-pong (the cost of any cross-thread kernel
 //! wake), an eventfd ping-pong (esync-like) and an AF_UNIX request/reply (wineserver-like).
 
-use ntsync_selftests::*;
-use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use ntsync::Acquired;
+use ntsync::AsObject;
+use ntsync::Deadline;
+use ntsync::Device;
+use ntsync::Semaphore;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -29,147 +31,143 @@ fn rate(secs: f64, mut op: impl FnMut()) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn sem(dev: &File, count: u32) -> OwnedFd {
-    create_sem(dev, count, u32::MAX).expect("CREATE_SEM")
+fn sem(dev: &Device, count: u32) -> Semaphore {
+    dev.create_semaphore(count, u32::MAX).expect("CREATE_SEM")
+}
+
+/// What a wait that acquires its `index`th object, not abandoned, returns.
+const fn took(index: usize) -> ntsync::Result<Acquired> {
+    Ok(Acquired {
+        index,
+        abandoned: false,
+        alerted: false,
+    })
 }
 
 /// One thread: release a semaphore, then take it back with a zero-timeout wait.
-fn uncontended(dev: &File, secs: f64) -> f64 {
+fn uncontended(dev: &Device, secs: f64) -> f64 {
     let s = sem(dev, 0);
-    let fds = [s.as_raw_fd()];
-    let wait = Wait::new(&fds);
+    let wait = dev.wait_any(&[&s], 1).deadline(Deadline::Monotonic(0));
     rate(secs, || {
-        sem_release(&s, 1).unwrap();
-        assert_eq!(wait.any(dev), Ok(0));
+        s.release(1).unwrap();
+        assert_eq!(wait.run(), took(0));
     })
 }
 
 /// A wait over 64 semaphores of which only the last is signaled.
-fn wait_any_64(dev: &File, secs: f64) -> f64 {
+fn wait_any_64(dev: &Device, secs: f64) -> f64 {
     let sems: Vec<_> = (0..64).map(|_| sem(dev, 0)).collect();
-    let fds: Vec<RawFd> = sems.iter().map(|s| s.as_raw_fd()).collect();
-    let wait = Wait::new(&fds);
+    let objs: Vec<&dyn AsObject> = sems.iter().map(|s| s as &dyn AsObject).collect();
+    let wait = dev.wait_any(&objs, 1).deadline(Deadline::Monotonic(0));
     rate(secs, || {
-        sem_release(&sems[63], 1).unwrap();
-        assert_eq!(wait.any(dev), Ok(63));
+        sems[63].release(1).unwrap();
+        assert_eq!(wait.run(), took(63));
     })
 }
 
 /// Two threads bounce between two auto-reset events; round trips per second.
-fn zigzag(dev: &File, secs: f64) -> f64 {
-    let ping = create_event(dev, false, false).unwrap();
-    let pong = create_event(dev, false, false).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ping_fd, pong_fd) = (ping.as_raw_fd(), pong.as_raw_fd());
-    let peer = {
-        let dev = dev.try_clone().unwrap();
-        let stop = stop.clone();
-        thread::spawn(move || {
-            let fds = [ping_fd];
-            let mut wait = Wait::new(&fds);
-            wait.owner = 2;
-            wait.timeout = INFINITE;
-            while wait.any(&dev).is_ok() && !stop.load(Ordering::Relaxed) {
-                let mut prev = 0u32;
-                ioctl(pong_fd, IOC_EVENT_SET, &mut prev).unwrap();
+fn zigzag(dev: &Device, secs: f64) -> f64 {
+    let ping = dev.create_event(false, false).unwrap();
+    let pong = dev.create_event(false, false).unwrap();
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let peer_dev = dev.try_clone().unwrap();
+        let (ping, pong, stop) = (&ping, &pong, &stop);
+        let peer = scope.spawn(move || {
+            let wait = peer_dev.wait_any(&[ping], 2);
+            while wait.run().is_ok() && !stop.load(Ordering::Relaxed) {
+                pong.set().unwrap();
             }
-        })
-    };
-    let fds = [pong_fd];
-    let mut wait = Wait::new(&fds);
-    wait.timeout = INFINITE;
-    let r = rate(secs, || {
-        let mut prev = 0u32;
-        ioctl(ping_fd, IOC_EVENT_SET, &mut prev).unwrap();
-        assert_eq!(wait.any(dev), Ok(0));
-    });
-    stop.store(true, Ordering::Relaxed);
-    let mut prev = 0u32;
-    ioctl(ping_fd, IOC_EVENT_SET, &mut prev).unwrap();
-    peer.join().unwrap();
-    r
+        });
+        let wait = dev.wait_any(&[pong], 1);
+        let r = rate(secs, || {
+            ping.set().unwrap();
+            assert_eq!(wait.run(), took(0));
+        });
+        stop.store(true, Ordering::Relaxed);
+        ping.set().unwrap();
+        peer.join().unwrap();
+        r
+    })
 }
 
 /// Two threads take and release one mutex; acquisitions per second over both.
-fn contended_mutex(dev: &File, secs: f64) -> f64 {
-    let mutex = Arc::new(create_mutex(dev, 0, 0).unwrap());
-    let start = Arc::new(Barrier::new(2));
-    let workers: Vec<_> = (1..=2u32)
-        .map(|owner| {
-            let (dev, mutex, start) = (dev.try_clone().unwrap(), mutex.clone(), start.clone());
-            thread::spawn(move || {
-                let fds = [mutex.as_raw_fd()];
-                let mut wait = Wait::new(&fds);
-                wait.owner = owner;
-                wait.timeout = INFINITE;
-                start.wait();
-                rate(secs, || {
-                    assert_eq!(wait.any(&dev), Ok(0));
-                    let mut args = MutexArgs { owner, count: 0 };
-                    ioctl(mutex.as_raw_fd(), IOC_MUTEX_UNLOCK, &mut args).unwrap();
+fn contended_mutex(dev: &Device, secs: f64) -> f64 {
+    let mutex = dev.create_mutex(0, 0).unwrap();
+    let start = Barrier::new(2);
+    thread::scope(|scope| {
+        let workers: Vec<_> = (1..=2u32)
+            .map(|owner| {
+                let (dev, mutex, start) = (dev.try_clone().unwrap(), &mutex, &start);
+                scope.spawn(move || {
+                    let wait = dev.wait_any(&[mutex], owner);
+                    start.wait();
+                    rate(secs, || {
+                        assert_eq!(wait.run(), took(0));
+                        mutex.unlock(owner).unwrap();
+                    })
                 })
             })
-        })
-        .collect();
-    workers.into_iter().map(|w| w.join().unwrap()).sum()
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    })
 }
 
 /// Two threads each wait for all of 4 shared semaphores and give them back; acquisitions per
 /// second over both.
-fn wait_all(dev: &File, secs: f64) -> f64 {
-    let sems: Arc<Vec<OwnedFd>> = Arc::new((0..4).map(|_| sem(dev, 1)).collect());
-    let start = Arc::new(Barrier::new(2));
-    let workers: Vec<_> = (1..=2u32)
-        .map(|owner| {
-            let (dev, sems, start) = (dev.try_clone().unwrap(), sems.clone(), start.clone());
-            thread::spawn(move || {
-                let fds: Vec<RawFd> = sems.iter().map(|s| s.as_raw_fd()).collect();
-                let mut wait = Wait::new(&fds);
-                wait.owner = owner;
-                wait.timeout = INFINITE;
-                start.wait();
-                rate(secs, || {
-                    assert_eq!(wait.run(&dev, IOC_WAIT_ALL), Ok(0));
-                    for s in sems.iter() {
-                        sem_release(s, 1).unwrap();
-                    }
-                })
-            })
-        })
-        .collect();
-    workers.into_iter().map(|w| w.join().unwrap()).sum()
-}
-
-/// `threads` waiters block on one manual event; microseconds from SET until all returned.
-fn wake_storm(dev: &File, threads: usize) -> f64 {
-    let rounds = 20;
-    let mut total = Duration::ZERO;
-    for _ in 0..rounds {
-        let event = create_event(dev, true, false).unwrap();
-        let ready = Arc::new(Barrier::new(threads + 1));
-        let waiters: Vec<_> = (0..threads)
-            .map(|i| {
-                let (dev, ready, fd) = (dev.try_clone().unwrap(), ready.clone(), event.as_raw_fd());
-                thread::spawn(move || {
-                    let fds = [fd];
-                    let mut wait = Wait::new(&fds);
-                    wait.owner = i as u32 + 1;
-                    wait.timeout = INFINITE;
-                    ready.wait();
-                    assert_eq!(wait.any(&dev), Ok(0));
+fn wait_all(dev: &Device, secs: f64) -> f64 {
+    let sems: Vec<Semaphore> = (0..4).map(|_| sem(dev, 1)).collect();
+    let start = Barrier::new(2);
+    thread::scope(|scope| {
+        let workers: Vec<_> = (1..=2u32)
+            .map(|owner| {
+                let (dev, sems, start) = (dev.try_clone().unwrap(), &sems, &start);
+                scope.spawn(move || {
+                    let objs: Vec<&dyn AsObject> =
+                        sems.iter().map(|s| s as &dyn AsObject).collect();
+                    let wait = dev.wait_all(&objs, owner);
+                    start.wait();
+                    rate(secs, || {
+                        assert_eq!(wait.run(), took(0));
+                        for s in sems {
+                            s.release(1).unwrap();
+                        }
+                    })
                 })
             })
             .collect();
-        ready.wait();
-        // Let every waiter reach its sleep before the clock starts.
-        thread::sleep(Duration::from_millis(20));
-        let start = Instant::now();
-        let mut prev = 0u32;
-        ioctl(event.as_raw_fd(), IOC_EVENT_SET, &mut prev).unwrap();
-        for w in waiters {
-            w.join().unwrap();
-        }
-        total += start.elapsed();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    })
+}
+
+/// `threads` waiters block on one manual event; microseconds from SET until all returned.
+fn wake_storm(dev: &Device, threads: usize) -> f64 {
+    let rounds = 20;
+    let mut total = Duration::ZERO;
+    for _ in 0..rounds {
+        let event = dev.create_event(true, false).unwrap();
+        let ready = Barrier::new(threads + 1);
+        total += thread::scope(|scope| {
+            let waiters: Vec<_> = (0..threads)
+                .map(|i| {
+                    let (dev, ready, event) = (dev.try_clone().unwrap(), &ready, &event);
+                    scope.spawn(move || {
+                        let wait = dev.wait_any(&[event], i as u32 + 1);
+                        ready.wait();
+                        assert_eq!(wait.run(), took(0));
+                    })
+                })
+                .collect();
+            ready.wait();
+            // Let every waiter reach its sleep before the clock starts.
+            thread::sleep(Duration::from_millis(20));
+            let start = Instant::now();
+            event.set().unwrap();
+            for w in waiters {
+                w.join().unwrap();
+            }
+            start.elapsed()
+        });
     }
     total.as_secs_f64() * 1e6 / rounds as f64
 }
@@ -324,7 +322,7 @@ fn main() {
         println!("floor_unix {:.0} iter/s", unix_floor(secs));
         return;
     }
-    let dev = open_device().expect("open /dev/ntsync");
+    let dev = Device::open().expect("open /dev/ntsync");
     println!("uncontended {:.0} ops/s", uncontended(&dev, secs));
     println!("wait_any_64 {:.0} ops/s", wait_any_64(&dev, secs));
     println!("zigzag {:.0} iter/s", zigzag(&dev, secs));
