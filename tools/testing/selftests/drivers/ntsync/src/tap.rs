@@ -71,3 +71,32 @@ pub fn run(tests: &[Test], filter: &[String]) -> usize {
     println!("# {} passed, {} failed", selected.len() - failed, failed);
     failed
 }
+
+/// Prints the plan of `names.len()` checks up front, so that a run that dies before
+/// [`report`] shows every check as never run.
+pub fn plan(names: &[&str]) {
+    println!("TAP version 13");
+    println!("1..{}", names.len());
+}
+
+/// Prints the outcome of checks that ran together (one numbered line each, in plan order)
+/// after [`plan`]; returns the number of failures.
+pub fn report<S: AsRef<str>>(results: &[(S, TestResult)]) -> usize {
+    let mut failed = 0;
+    for (i, (name, result)) in results.iter().enumerate() {
+        let name = name.as_ref();
+        match result {
+            Ok(()) => println!("ok {} - {name}", i + 1),
+            Err(msg) => {
+                failed += 1;
+                let mut lines = msg.lines();
+                println!("not ok {} - {name}: {}", i + 1, lines.next().unwrap_or(""));
+                for line in lines {
+                    println!("# {line}");
+                }
+            }
+        }
+    }
+    println!("# {} passed, {} failed", results.len() - failed, failed);
+    failed
+}
