@@ -43,23 +43,30 @@ use kernel::{
 /// Nobody has satisfied the waiter yet.
 const UNCLAIMED: i32 = -1;
 
+/// Room for every object a wait may name, and its alert.
+const SLOTS: usize = uapi::MAX_WAIT_COUNT + 1;
+
 /// The objects a wait names, then its alert event if it has one; each kept alive for the
-/// whole wait, so closing an fd meanwhile is harmless.
+/// whole wait, so closing an fd meanwhile is harmless. `R` is an array of slots: every slot a
+/// wait may need while it is being set up, as many as it uses once it sleeps.
 ///
 /// # Invariants
 ///
 /// `refs[..len]` are `Some`, the rest `None`; `count <= len <= count + 1`.
-pub(crate) struct Objects {
-    refs: [Option<ObjectRef>; uapi::MAX_WAIT_COUNT + 1],
+pub(crate) struct Objects<R: ?Sized = [Option<ObjectRef>]> {
     len: usize,
     /// How many precede the alert.
     count: usize,
+    refs: R,
 }
 
-impl Objects {
+/// The objects of a wait being set up, on the stack.
+type AllObjects = Objects<[Option<ObjectRef>; SLOTS]>;
+
+impl AllObjects {
     /// The objects, then the alert.
     fn from_iter(objs: impl Iterator<Item = ObjectRef>, count: usize) -> Self {
-        let mut refs = [const { None }; uapi::MAX_WAIT_COUNT + 1];
+        let mut refs = [const { None }; SLOTS];
         let mut len = 0;
         for (slot, obj) in refs.iter_mut().zip(objs) {
             *slot = Some(obj);
@@ -105,6 +112,30 @@ impl Objects {
         Ok(objs)
     }
 
+    /// Moves the objects into `N` slots, which must be at least `len`, leaving none here.
+    fn take<const N: usize>(&mut self) -> Objects<[Option<ObjectRef>; N]> {
+        let mut refs = [const { None }; N];
+        for (slot, obj) in refs.iter_mut().zip(&mut self.refs[..self.len]) {
+            *slot = obj.take();
+        }
+        let (len, count) = (self.len.min(N), self.count.min(N));
+        // INVARIANT: The slots were emptied.
+        self.len = 0;
+        self.count = 0;
+        // INVARIANT: The first `len` slots were filled, in order.
+        Objects { refs, len, count }
+    }
+}
+
+impl<const N: usize> core::ops::Deref for Objects<[Option<ObjectRef>; N]> {
+    type Target = Objects;
+
+    fn deref(&self) -> &Objects {
+        self
+    }
+}
+
+impl Objects {
     /// Every object with the index a wait reports for it, the alert last.
     fn iter(&self) -> impl Iterator<Item = (u32, &Object)> {
         (0u32..).zip(self.refs[..self.len].iter().flatten().map(|obj| &**obj))
@@ -151,7 +182,7 @@ impl Deadline {
 /// does. Only whoever moves it away from [`UNCLAIMED`] changes object state on the waiter's
 /// behalf and wakes the task, so a wait-any acquires exactly one object and a wait-all all of
 /// them exactly once.
-pub(crate) struct Waiter {
+pub(crate) struct Waiter<R: ?Sized = [Option<ObjectRef>]> {
     task: ARef<Task>,
     owner: u32,
     /// A wait-all rather than a wait-any.
@@ -161,12 +192,35 @@ pub(crate) struct Waiter {
     claimed: Atomic<i32>,
     /// An acquired mutex had been abandoned.
     abandoned: Atomic<bool>,
-    objs: Objects,
+    objs: Objects<R>,
 }
 
 impl Waiter {
-    fn new(owner: u32, all: bool, deadline: Option<Deadline>, objs: Objects) -> Result<Arc<Self>> {
-        Ok(Arc::new(
+    /// A waiter for the calling task that takes over `objs`, in an allocation sized for
+    /// their number: most waits name one or two objects.
+    fn new(
+        owner: u32,
+        all: bool,
+        deadline: Option<Deadline>,
+        objs: &mut AllObjects,
+    ) -> Result<Arc<Self>> {
+        match objs.len {
+            0..=1 => Self::with_slots::<1>(owner, all, deadline, objs),
+            2 => Self::with_slots::<2>(owner, all, deadline, objs),
+            3..=4 => Self::with_slots::<4>(owner, all, deadline, objs),
+            5..=8 => Self::with_slots::<8>(owner, all, deadline, objs),
+            9..=16 => Self::with_slots::<16>(owner, all, deadline, objs),
+            _ => Self::with_slots::<SLOTS>(owner, all, deadline, objs),
+        }
+    }
+
+    fn with_slots<const N: usize>(
+        owner: u32,
+        all: bool,
+        deadline: Option<Deadline>,
+        objs: &mut AllObjects,
+    ) -> Result<Arc<Self>> {
+        let waiter: Arc<Waiter<[Option<ObjectRef>; N]>> = Arc::new(
             Waiter {
                 task: ARef::from(&**kernel::current!()),
                 owner,
@@ -174,10 +228,11 @@ impl Waiter {
                 deadline,
                 claimed: Atomic::new(UNCLAIMED),
                 abandoned: Atomic::new(false),
-                objs,
+                objs: objs.take::<N>(),
             },
             GFP_KERNEL,
-        )?)
+        )?;
+        Ok(waiter)
     }
 
     /// One line for the debugfs view: who waits, how, on which objects and until when.
@@ -467,7 +522,7 @@ fn sleep(dev: &Device, waiter: Arc<Waiter>) -> Result<Acquired> {
 }
 
 /// Acquires the first signaled object, sleeping until there is one if need be.
-fn wait_any(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquired> {
+fn wait_any(dev: &Device, objs: &mut AllObjects, args: &uapi::WaitArgs) -> Result<Acquired> {
     // Most waits find an object already signaled: take it without a waiter or any queueing.
     for (index, obj) in objs.iter() {
         let mut inner = obj.lock();
@@ -483,10 +538,10 @@ fn wait_any(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquir
 }
 
 /// Acquires all objects at once, or the alert, sleeping until one of them is possible.
-fn wait_all(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquired> {
+fn wait_all(dev: &Device, objs: &mut AllObjects, args: &uapi::WaitArgs) -> Result<Acquired> {
     // Most waits find everything signaled: take it without a waiter or any queueing. As
     // when queued, the objects are offered before the alert.
-    let acquired = acquire_all(&dev.wait_all.lock(), &objs, args.owner, None, || true);
+    let acquired = acquire_all(&dev.wait_all.lock(), objs, args.owner, None, || true);
     if let Some(abandoned) = acquired {
         return Ok(Acquired {
             index: 0,
@@ -511,11 +566,11 @@ fn wait_all(dev: &Device, objs: Objects, args: &uapi::WaitArgs) -> Result<Acquir
 /// signaled, the deadline passes or a signal arrives. Only `index` is written back.
 pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
     let args: uapi::WaitArgs = read_user(arg)?;
-    let objs = Objects::from_user(dev, &args, all)?;
+    let mut objs = AllObjects::from_user(dev, &args, all)?;
     let acquired = if all {
-        wait_all(dev, objs, &args)?
+        wait_all(dev, &mut objs, &args)?
     } else {
-        wait_any(dev, objs, &args)?
+        wait_any(dev, &mut objs, &args)?
     };
     ffi::put_user_u32(arg + uapi::WAIT_INDEX_OFFSET, acquired.index)?;
     if acquired.abandoned {
@@ -538,7 +593,7 @@ mod tests {
             owner,
             false,
             None,
-            Objects::from_iter(core::iter::empty(), 0),
+            &mut Objects::from_iter(core::iter::empty(), 0),
         )
     }
 
@@ -609,7 +664,7 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
         let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
-        let objs = Objects::from_iter(
+        let mut objs = Objects::from_iter(
             [
                 ObjectRef::new_file(sem.clone())?,
                 ObjectRef::new_file(event.clone())?,
@@ -617,7 +672,7 @@ mod tests {
             .into_iter(),
             2,
         );
-        let w = Waiter::new(1, true, None, objs)?;
+        let w = Waiter::new(1, true, None, &mut objs)?;
 
         let mut queued = Queued::new(&dev, &w);
         queued.enqueue()?;
@@ -639,7 +694,7 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
         let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
-        let objs = Objects::from_iter(
+        let mut objs = Objects::from_iter(
             [
                 ObjectRef::new_file(sem.clone())?,
                 ObjectRef::new_file(alert.clone())?,
@@ -647,7 +702,7 @@ mod tests {
             .into_iter(),
             1,
         );
-        let w = Waiter::new(1, true, None, objs)?;
+        let w = Waiter::new(1, true, None, &mut objs)?;
 
         let mut queued = Queued::new(&dev, &w);
         queued.enqueue()?;
