@@ -11,6 +11,11 @@
 //! driver error is a result too (`release a: error: ... (EOVERFLOW)`). Mistakes in the
 //! commands themselves go to stderr. The exit status is 0 if every command succeeded, 1
 //! if any failed (a driver error, a timed-out wait or a bad command), 2 for bad options.
+//!
+//! `spawn wait` returns once its thread sleeps in the driver (`spawn 1: blocked`), and
+//! every command returns only once the spawned waits it woke have printed their outcome
+//! (`spawn 1: acquired e index 0`), so a script's output does not depend on timing unless
+//! one command wakes several spawned waits at once or a spawned wait times out.
 
 use std::collections::BTreeMap;
 use std::ffi::CStr;
@@ -66,7 +71,7 @@ commands (separated by newlines or ';', '#' starts a comment):
 /// Words a wait reads as options, so they cannot name objects.
 const KEYWORDS: [&str; 4] = ["owner", "timeout", "alert", "realtime"];
 
-/// What `spawn` waits for at most to see its thread sleep in the driver.
+/// How long a command waits at most for spawned waits to sleep in the driver or return.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One parsed command.
@@ -377,6 +382,9 @@ fn signaled(yes: bool) -> &'static str {
 struct Spawned {
     id: usize,
     text: String,
+    tid: i32,
+    /// Set once the thread has printed its outcome.
+    printed: Arc<AtomicBool>,
     handle: thread::JoinHandle<()>,
 }
 
@@ -463,12 +471,29 @@ impl Shell {
             Some(command) => self.run(command),
             None => Ok(Flow::Continue),
         });
-        match result {
+        let flow = match result {
             Ok(flow) => flow,
             Err(msg) => {
                 self.fail();
                 eprintln!("ntsyncctl: line {line}: {msg}");
                 Flow::Continue
+            }
+        };
+        self.settle();
+        flow
+    }
+
+    /// Waits until every spawned wait sleeps in the driver or has printed its outcome, so
+    /// that the waits a command wakes report before the next command runs. (A woken
+    /// thread is runnable from the moment the waking ioctl wakes it, before that returns.)
+    fn settle(&self) {
+        let start = Instant::now();
+        for s in &self.spawned {
+            while !s.printed.load(Ordering::Acquire)
+                && !sleeping_in_ioctl(s.tid)
+                && start.elapsed() < BLOCK_TIMEOUT
+            {
+                thread::sleep(Duration::from_millis(1));
             }
         }
     }
@@ -636,12 +661,13 @@ impl Shell {
         let id = self.next_spawn;
         self.next_spawn += 1;
         let returned = Arc::new(AtomicBool::new(false));
+        let printed = Arc::new(AtomicBool::new(false));
         let (tid_tx, tid_rx) = mpsc::channel();
         let text = describe_wait(&spec);
         // Held until we know the thread's state: its outcome line must follow ours.
         let mut out = io::stdout().lock();
         let handle = {
-            let returned = returned.clone();
+            let (returned, printed) = (returned.clone(), printed.clone());
             let failed = self.failed.clone();
             thread::spawn(move || {
                 let _ = tid_tx.send(gettid());
@@ -651,6 +677,7 @@ impl Shell {
                 }
                 returned.store(true, Ordering::Release);
                 println!("spawn {id}: {}", spec.outcome(result));
+                printed.store(true, Ordering::Release);
             })
         };
         let tid = tid_rx.recv().map_err(|_| "the waiting thread died")?;
@@ -669,7 +696,13 @@ impl Shell {
             }
             thread::sleep(Duration::from_millis(1));
         }
-        self.spawned.push(Spawned { id, text, handle });
+        self.spawned.push(Spawned {
+            id,
+            text,
+            tid,
+            printed,
+            handle,
+        });
         Ok(())
     }
 
