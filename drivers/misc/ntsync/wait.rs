@@ -373,6 +373,10 @@ fn acquire_all(
     let claimed = ready && claim();
     let mut abandoned = false;
     for obj in objs.objects().take(taken) {
+        // Unless acquiring, only the marks need undoing, and `locked` has none of ours.
+        if !claimed && !ours(obj) {
+            continue;
+        }
         let mut inner = obj.lock_held(all);
         if claimed {
             abandoned |= inner.state.acquire(owner);
