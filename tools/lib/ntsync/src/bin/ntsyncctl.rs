@@ -388,19 +388,22 @@ struct Spawned {
     handle: thread::JoinHandle<()>,
 }
 
-/// Whether thread `tid` of this process sleeps in ioctl(2) (where a wait sleeps).
-fn sleeping_in_ioctl(tid: i32) -> bool {
+/// Whether thread `tid` of this process sleeps in ioctl(2), where a wait sleeps; `None`
+/// if /proc cannot tell (not mounted).
+fn sleeping_in_ioctl(tid: i32) -> Option<bool> {
     let task = format!("/proc/self/task/{tid}");
-    let Ok(stat) = fs::read_to_string(format!("{task}/stat")) else {
-        return false;
-    };
+    let stat = fs::read_to_string(format!("{task}/stat")).ok()?;
     let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
     if !state.is_some_and(|s| s.starts_with('S')) {
-        return false;
+        return Some(false);
     }
-    // The first field of /proc/.../syscall is the number of the syscall it is in.
-    fs::read_to_string(format!("{task}/syscall"))
-        .is_ok_and(|sc| sc.split_whitespace().next() == Some(libc::SYS_ioctl.to_string().as_str()))
+    // The first field is the number of the syscall the thread is in. Kernels without
+    // this file get the benefit of the doubt.
+    let Ok(syscall) = fs::read_to_string(format!("{task}/syscall")) else {
+        return Some(true);
+    };
+    let ioctl = libc::SYS_ioctl.to_string();
+    Some(syscall.split_whitespace().next() == Some(ioctl.as_str()))
 }
 
 fn gettid() -> i32 {
@@ -490,7 +493,7 @@ impl Shell {
         let start = Instant::now();
         for s in &self.spawned {
             while !s.printed.load(Ordering::Acquire)
-                && !sleeping_in_ioctl(s.tid)
+                && sleeping_in_ioctl(s.tid) == Some(false)
                 && start.elapsed() < BLOCK_TIMEOUT
             {
                 thread::sleep(Duration::from_millis(1));
@@ -498,7 +501,8 @@ impl Shell {
         }
     }
 
-    /// Prints a driver call's result line, `CMD NAME: ...`.
+    /// Prints a driver call's result line, `CMD NAME: ...`. Callers hold stdout from
+    /// before the call, so that a spawned wait that the call wakes prints after this line.
     fn result<T>(
         &self,
         out: &mut impl Write,
@@ -526,20 +530,18 @@ impl Shell {
             return Err(format!("'{name}' exists already (close it first)"));
         }
         let dev = self.device()?;
-        // Holding stdout orders this line before what any spawned wait prints.
-        let mut out = io::stdout().lock();
         match make(&dev) {
             Ok(obj) => {
                 let line = obj.describe(&name).unwrap_or_else(|line| {
                     self.fail();
                     line
                 });
-                let _ = writeln!(out, "{line}");
+                println!("{line}");
                 self.objects.insert(name, Arc::new(obj));
             }
             Err(e) => {
                 self.fail();
-                let _ = writeln!(out, "{kind} {name}: error: {e}");
+                println!("{kind} {name}: error: {e}");
             }
         }
         Ok(())
@@ -686,13 +688,16 @@ impl Shell {
             if returned.load(Ordering::Acquire) {
                 break;
             }
-            if sleeping_in_ioctl(tid) {
-                let _ = writeln!(out, "spawn {id}: blocked");
-                break;
-            }
-            if start.elapsed() > BLOCK_TIMEOUT {
-                let _ = writeln!(out, "spawn {id}: started");
-                break;
+            match sleeping_in_ioctl(tid) {
+                Some(true) => {
+                    let _ = writeln!(out, "spawn {id}: blocked");
+                    break;
+                }
+                Some(false) if start.elapsed() <= BLOCK_TIMEOUT => {}
+                _ => {
+                    let _ = writeln!(out, "spawn {id}: started");
+                    break;
+                }
             }
             thread::sleep(Duration::from_millis(1));
         }
