@@ -1,0 +1,611 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Allocation failures in `/dev/ntsync`, for either driver, on a kernel with
+//! CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS (the debug kernel).
+//!
+//! Usage: `ntsync-faults [NAME-SUBSTRING]...`
+//!
+//! Each operation runs again and again with the k-th slab allocation of the thread that makes
+//! it failed, for k = 1, 2, ... (`/proc/thread-self/fail-nth`, with failslab's
+//! `ignore-gfp-wait` off so that allocations that may sleep count too), until a run goes
+//! through with no fault left to inject: by then each allocation the operation makes has
+//! failed once. Every run must succeed or fail with ENOMEM where the documentation allows it,
+//! leave the descriptor table as it was when it fails, and never lose an acquisition: after a
+//! wait, its objects hold what was released minus what the wait reports it took. The
+//! operations: opening the device; creating each kind of object; a wait-any and a wait-all
+//! that sleep until another thread signals them; the release, set and unlock that wake such
+//! waits; every object ioctl and waits that need not sleep. The VM runner's kmemleak scan at
+//! the end of the boot finds what a failure path leaked.
+//!
+//! Every test says how many faults it injected; one that must allocate and injected none
+//! fails, so that a kernel without fault injection cannot pass.
+
+use libc::{EFAULT, ENOMEM, EOWNERDEAD};
+use ntsync_selftests::tap::{self, Test, TestResult};
+use ntsync_selftests::*;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const FAILSLAB: &str = "/sys/kernel/debug/failslab";
+/// No operation makes anywhere near this many allocations.
+const MAX_STEPS: u32 = 300;
+/// How long a waiter has to fall asleep or fail (the debug kernel under TCG is slow).
+const BOUND: Duration = Duration::from_secs(30);
+/// The deadline of the sleeping waits, which another thread always ends first.
+const FAR_MS: u64 = 120_000;
+/// Faults injected over the whole run.
+static INJECTED: AtomicU64 = AtomicU64::new(0);
+/// The failslab settings this test changes, and their values before.
+const SETTINGS: [(&str, &str); 2] = [("ignore-gfp-wait", "N"), ("verbose", "0")];
+static SAVED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn errname(e: i32) -> String {
+    match e {
+        ENOMEM => "ENOMEM".into(),
+        EFAULT => "EFAULT".into(),
+        EOWNERDEAD => "EOWNERDEAD".into(),
+        libc::EINVAL => "EINVAL".into(),
+        libc::ETIMEDOUT => "ETIMEDOUT".into(),
+        _ => format!("errno {e}"),
+    }
+}
+
+/// `/proc/thread-self/fail-nth` of the thread that opened it.
+struct FailNth(File);
+
+impl FailNth {
+    fn open() -> Result<FailNth, String> {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/proc/thread-self/fail-nth")
+            .map(FailNth)
+            .map_err(|e| format!("/proc/thread-self/fail-nth: {e} (no CONFIG_FAULT_INJECTION?)"))
+    }
+
+    fn write(&self, k: u32) {
+        let s = k.to_string();
+        // SAFETY: Writing a local buffer.
+        let n = unsafe { libc::write(self.0.as_raw_fd(), s.as_ptr().cast(), s.len()) };
+        assert_eq!(n, s.len() as isize, "fail-nth: errno {}", errno());
+    }
+
+    /// Fails the k-th slab allocation of the thread from now on.
+    fn arm(&self, k: u32) {
+        self.write(k);
+    }
+
+    /// Stops injecting: whether the fault was injected. Allocation-free, so that nothing
+    /// between the operation and this call can take the fault.
+    fn disarm(&self) -> bool {
+        let mut buf = [0u8; 16];
+        // SAFETY: Reading into a local buffer.
+        let n = unsafe { libc::pread(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 16, 0) };
+        let left = buf[..n.max(0) as usize]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0u64, |v, b| v * 10 + (b - b'0') as u64);
+        // SAFETY: Writing a constant.
+        unsafe { libc::write(self.0.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        let fired = n > 0 && left == 0;
+        if fired {
+            INJECTED.fetch_add(1, SeqCst);
+        }
+        fired
+    }
+}
+
+/// Faults a test injected, and what the operation did under them.
+#[derive(Default)]
+struct Tally {
+    injected: u64,
+    enomem: u64,
+    survived: u64,
+}
+
+impl Tally {
+    fn note(&mut self, fired: bool, failed: bool) {
+        if fired {
+            self.injected += 1;
+            if failed {
+                self.enomem += 1;
+            } else {
+                self.survived += 1;
+            }
+        }
+    }
+
+    /// Ends a test: prints the counts; an operation that must allocate must have had a fault.
+    fn done(&self, what: &str, must_allocate: bool) -> TestResult {
+        println!(
+            "# {what}: {} faults injected (ENOMEM {}, succeeded anyway {})",
+            self.injected, self.enomem, self.survived
+        );
+        check!(
+            !must_allocate || self.injected > 0,
+            "{what}: no fault injected"
+        );
+        Ok(())
+    }
+}
+
+/// The number of open descriptors.
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Faults in the stack that the operation will use, so that the kernel does not allocate for
+/// it (and take the fault) while the operation runs.
+fn touch_stack() {
+    let buf = [1u8; 64 * 1024];
+    std::hint::black_box(&buf);
+}
+
+fn dev() -> Result<File, String> {
+    open_device().map_err(|e| format!("open /dev/ntsync: {e}"))
+}
+
+fn sem(dev: &File, count: u32, max: u32) -> Result<OwnedFd, String> {
+    create_sem(dev, count, max).map_err(|e| format!("CREATE_SEM: {}", errname(e)))
+}
+
+fn event(dev: &File, manual: bool, signaled: bool) -> Result<OwnedFd, String> {
+    create_event(dev, manual, signaled).map_err(|e| format!("CREATE_EVENT: {}", errname(e)))
+}
+
+fn mutex(dev: &File, owner: u32, count: u32) -> Result<OwnedFd, String> {
+    create_mutex(dev, owner, count).map_err(|e| format!("CREATE_MUTEX: {}", errname(e)))
+}
+
+fn count(s: &impl AsRawFd) -> Result<u32, String> {
+    sem_read(s)
+        .map(|a| a.count)
+        .map_err(|e| format!("SEM_READ: {}", errname(e)))
+}
+
+fn sleeps_in_ioctl(tid: libc::pid_t) -> bool {
+    let task = format!("/proc/self/task/{tid}");
+    let Ok(stat) = std::fs::read_to_string(format!("{task}/stat")) else {
+        return false;
+    };
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
+        && std::fs::read_to_string(format!("{task}/syscall"))
+            .is_ok_and(|sc| sc.split_whitespace().next() == Some(&libc::SYS_ioctl.to_string()))
+}
+
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    cond()
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Configures failslab for fail-nth; the other tests need it.
+fn failslab_setup() -> TestResult {
+    let mut saved = SAVED.lock().unwrap();
+    for (name, value) in SETTINGS {
+        let path = format!("{FAILSLAB}/{name}");
+        let old = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{path}: {e} (no CONFIG_FAILSLAB or debugfs?)"))?;
+        std::fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
+        saved.push((path, old.trim().to_string()));
+    }
+    FailNth::open()?;
+    Ok(())
+}
+
+/// Opening the device: a descriptor that works, or ENOMEM and no descriptor.
+fn open_device_faults() -> TestResult {
+    let nth = FailNth::open()?;
+    let mut tally = Tally::default();
+    for k in 1..=MAX_STEPS {
+        let before = fd_count();
+        touch_stack();
+        nth.arm(k);
+        // SAFETY: A NUL-terminated path.
+        let fd = unsafe { libc::open(c"/dev/ntsync".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        let err = errno();
+        let fired = nth.disarm();
+        tally.note(fired, fd < 0);
+        if fd >= 0 {
+            // SAFETY: A new descriptor that nothing else owns.
+            let dev = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+            let s = sem(&dev, 1, 1)?;
+            check_eq!(Wait::new(&[s.as_raw_fd()]).any(&dev), Ok(0));
+        } else {
+            check!(err == ENOMEM, "step {k}: open failed with {}", errname(err));
+            check!(fired, "step {k}: ENOMEM without an injected fault");
+            check_eq!(fd_count(), before);
+        }
+        if !fired {
+            return tally.done("open", true);
+        }
+    }
+    Err(format!("still allocating after {MAX_STEPS} steps"))
+}
+
+/// Creating an object from `args`: an object in that state, or ENOMEM and no descriptor.
+fn create_faults(cmd: u32, args: [u32; 2], what: &str) -> TestResult {
+    let dev = dev()?;
+    let nth = FailNth::open()?;
+    let mut tally = Tally::default();
+    for k in 1..=MAX_STEPS {
+        let before = fd_count();
+        let mut a = args;
+        touch_stack();
+        nth.arm(k);
+        let got = ioctl(dev.as_raw_fd(), cmd, &mut a);
+        let fired = nth.disarm();
+        tally.note(fired, got.is_err());
+        match got {
+            Ok(fd) => {
+                // SAFETY: A new descriptor that nothing else owns.
+                let obj = unsafe { OwnedFd::from_raw_fd(fd) };
+                let mut state = [POISON; 2];
+                let read = match cmd {
+                    IOC_CREATE_SEM => IOC_SEM_READ,
+                    IOC_CREATE_MUTEX => IOC_MUTEX_READ,
+                    _ => IOC_EVENT_READ,
+                };
+                check_eq!(ioctl(obj.as_raw_fd(), read, &mut state), Ok(0));
+                check!(state == args, "step {k}: created {state:?} from {args:?}");
+            }
+            Err(e) => {
+                check!(e == ENOMEM, "step {k}: {}", errname(e));
+                check!(fired, "step {k}: ENOMEM without an injected fault");
+                check_eq!(fd_count(), before);
+            }
+        }
+        if !fired {
+            check!(got.is_ok(), "step {k}: failed with no fault injected");
+            return tally.done(what, true);
+        }
+    }
+    Err(format!("still allocating after {MAX_STEPS} steps"))
+}
+
+fn create_sem_faults() -> TestResult {
+    create_faults(IOC_CREATE_SEM, [3, 5], "CREATE_SEM")
+}
+
+fn create_mutex_faults() -> TestResult {
+    create_faults(IOC_CREATE_MUTEX, [4, 2], "CREATE_MUTEX")
+}
+
+fn create_event_faults() -> TestResult {
+    create_faults(IOC_CREATE_EVENT, [1, 1], "CREATE_EVENT")
+}
+
+/// What a thread's wait returned: its result, the index it left, whether its fault fired.
+type Waited = (Result<i32, i32>, u32, bool);
+
+/// Starts a thread that waits with `cmd` on `objs` and `alert`, with the `k`-th allocation
+/// of the wait failed (none if `k` is 0); its id, the result, and whether it has returned.
+fn start_waiter(
+    dev: &File,
+    cmd: u32,
+    objs: Vec<RawFd>,
+    alert: RawFd,
+    k: u32,
+) -> Result<(libc::pid_t, mpsc::Receiver<Waited>, Arc<AtomicBool>), String> {
+    let dev = dev.try_clone().map_err(|e| e.to_string())?;
+    let returned = Arc::new(AtomicBool::new(false));
+    let done = returned.clone();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let nth = FailNth::open();
+        // SAFETY: No preconditions.
+        let _ = tid_tx.send(unsafe { libc::gettid() });
+        let mut args = Wait {
+            objs: &objs,
+            owner: 9,
+            timeout: in_ms(FAR_MS),
+            flags: 0,
+            alert,
+        }
+        .args();
+        touch_stack();
+        let armed = match (&nth, k) {
+            (Ok(nth), 1..) => {
+                nth.arm(k);
+                Some(nth)
+            }
+            _ => None,
+        };
+        let got = ioctl(dev.as_raw_fd(), cmd, &mut args);
+        let fired = armed.is_some_and(|nth| nth.disarm());
+        done.store(true, SeqCst);
+        let _ = tx.send((got, args.index, fired));
+    });
+    let tid = tid_rx.recv().map_err(|_| "waiter thread died")?;
+    Ok((tid, rx, returned))
+}
+
+/// A wait that sleeps until the main thread signals its objects, with the k-th allocation of
+/// the waiting thread failed: it acquires, or fails with ENOMEM having acquired nothing.
+fn sleeping_wait_faults(all: bool) -> TestResult {
+    let dev = dev()?;
+    let mut tally = Tally::default();
+    let cmd = if all { IOC_WAIT_ALL } else { IOC_WAIT_ANY };
+    for k in 1..=MAX_STEPS {
+        let s = sem(&dev, 0, 1)?;
+        // Manual for wait-all: set, it stays set whatever the wait does.
+        let e = event(&dev, all, false)?;
+        let alert = event(&dev, false, false)?;
+        let objs = vec![s.as_raw_fd(), e.as_raw_fd()];
+        let (tid, rx, returned) = start_waiter(&dev, cmd, objs, alert.as_raw_fd(), k)?;
+        let asleep = wait_until(BOUND, || returned.load(SeqCst) || sleeps_in_ioctl(tid));
+        // Signalled only once asleep: a wait that failed before never sees it.
+        let released = asleep && !returned.load(SeqCst);
+        if released {
+            check_eq!(sem_release(&s, 1), Ok(0));
+            if all {
+                check_eq!(event_set(&e), Ok(0));
+            }
+        }
+        let (got, index, fired) = rx
+            .recv_timeout(BOUND + Duration::from_millis(FAR_MS))
+            .map_err(|_| format!("step {k}: the wait did not return"))?;
+        tally.note(fired, got.is_err());
+        let left = count(&s)?;
+        match got {
+            Ok(0) => {
+                check!(released, "step {k}: acquired what nobody released");
+                check_eq!(index, 0);
+                check!(left == 0, "step {k}: success, but {left} unit(s) left");
+            }
+            Err(ENOMEM) => {
+                check!(fired, "step {k}: ENOMEM without an injected fault");
+                check_eq!(index, POISON);
+                check!(
+                    left == released as u32,
+                    "step {k}: ENOMEM, but {left} unit(s) left of {}",
+                    released as u32
+                );
+            }
+            other => return Err(format!("step {k}: the wait returned {other:?}")),
+        }
+        check_eq!(event_signaled(&alert), Some(false));
+        if !fired {
+            check!(got.is_ok(), "step {k}: failed with no fault injected");
+            return tally.done(
+                if all {
+                    "sleeping WAIT_ALL"
+                } else {
+                    "sleeping WAIT_ANY"
+                },
+                true,
+            );
+        }
+    }
+    Err(format!("still allocating after {MAX_STEPS} steps"))
+}
+
+fn wait_any_sleeping_faults() -> TestResult {
+    sleeping_wait_faults(false)
+}
+
+fn wait_all_sleeping_faults() -> TestResult {
+    sleeping_wait_faults(true)
+}
+
+/// The change that wakes a sleeping waiter, with the k-th allocation of the changing thread
+/// failed: it is not documented to fail with ENOMEM, so it must succeed, and so must the wait.
+fn wake_faults(which: u32) -> TestResult {
+    let dev = dev()?;
+    let nth = FailNth::open()?;
+    let mut tally = Tally::default();
+    for k in 1..=MAX_STEPS {
+        let s = sem(&dev, 0, 1)?;
+        let e = event(&dev, false, false)?;
+        let m = mutex(&dev, 1, 1)?;
+        let (cmd, objs) = match which {
+            0 => (IOC_WAIT_ANY, vec![s.as_raw_fd()]),
+            1 => (IOC_WAIT_ALL, vec![s.as_raw_fd(), e.as_raw_fd()]),
+            _ => (IOC_WAIT_ANY, vec![e.as_raw_fd(), m.as_raw_fd()]),
+        };
+        let (tid, rx, returned) = start_waiter(&dev, cmd, objs, 0, 0)?;
+        check!(
+            wait_until(BOUND, || returned.load(SeqCst) || sleeps_in_ioctl(tid))
+                && !returned.load(SeqCst),
+            "the waiter did not sleep"
+        );
+        if which == 1 {
+            check_eq!(sem_release(&s, 1), Ok(0));
+        }
+        touch_stack();
+        nth.arm(k);
+        let got = match which {
+            0 => sem_release(&s, 1),
+            1 => event_set(&e),
+            _ => mutex_unlock(&m, 1),
+        };
+        let fired = nth.disarm();
+        tally.note(fired, got.is_err());
+        check!(
+            got == Ok(if which == 2 { 1 } else { 0 }),
+            "step {k}: {got:?}"
+        );
+        let (waited, index, _) = rx
+            .recv_timeout(BOUND)
+            .map_err(|_| format!("step {k}: the wait was not woken"))?;
+        check_eq!(waited, Ok(0));
+        check_eq!(index, if which == 2 { 1 } else { 0 });
+        match which {
+            0 => check_eq!(count(&s)?, 0),
+            1 => {
+                check_eq!(count(&s)?, 0);
+                check_eq!(event_signaled(&e), Some(false));
+            }
+            _ => check_eq!(mutex_state(&m), Ok((9, 1))),
+        }
+        if !fired {
+            return tally.done(
+                [
+                    "SEM_RELEASE waking",
+                    "EVENT_SET waking",
+                    "MUTEX_UNLOCK waking",
+                ][which as usize],
+                false,
+            );
+        }
+    }
+    Err(format!("still allocating after {MAX_STEPS} steps"))
+}
+
+fn wake_release_faults() -> TestResult {
+    wake_faults(0)
+}
+
+fn wake_set_all_faults() -> TestResult {
+    wake_faults(1)
+}
+
+fn wake_unlock_faults() -> TestResult {
+    wake_faults(2)
+}
+
+/// One object ioctl or wait that need not sleep, on fresh objects: its result and the
+/// states after it.
+type Outcome = (Result<i32, i32>, Vec<[u32; 2]>);
+
+fn object_op(
+    dev: &File,
+    op: usize,
+    nth: Option<(&FailNth, u32)>,
+) -> Result<(Outcome, bool), String> {
+    let s = sem(dev, 1, 3)?;
+    let m = mutex(dev, 5, 2)?;
+    let e = event(dev, false, true)?;
+    let objs = [s.as_raw_fd(), m.as_raw_fd(), e.as_raw_fd()];
+    let (fd, cmd, mut arg): (RawFd, u32, [u32; 10]) = match op {
+        0 => (objs[0], IOC_SEM_RELEASE, [1; 10]),
+        1 => (objs[0], IOC_SEM_READ, [POISON; 10]),
+        2 => (objs[1], IOC_MUTEX_UNLOCK, [5; 10]),
+        3 => (objs[1], IOC_MUTEX_KILL, [5; 10]),
+        4 => (objs[1], IOC_MUTEX_READ, [POISON; 10]),
+        5 => (objs[2], IOC_EVENT_SET, [POISON; 10]),
+        6 => (objs[2], IOC_EVENT_RESET, [POISON; 10]),
+        7 => (objs[2], IOC_EVENT_PULSE, [POISON; 10]),
+        8 => (objs[2], IOC_EVENT_READ, [POISON; 10]),
+        _ => {
+            let cmd = if op == 9 { IOC_WAIT_ANY } else { IOC_WAIT_ALL };
+            let args = Wait::new(&objs).by(5).args();
+            // SAFETY: `WaitArgs` is 40 bytes of plain integers, as is the array.
+            let words: [u32; 10] = unsafe { std::mem::transmute(args) };
+            (dev.as_raw_fd(), cmd, words)
+        }
+    };
+    touch_stack();
+    if let Some((nth, k)) = nth {
+        nth.arm(k);
+    }
+    let got = ioctl(fd, cmd, &mut arg);
+    let fired = nth.is_some_and(|(nth, _)| nth.disarm());
+    let mut states = Vec::new();
+    for (obj, read) in objs
+        .iter()
+        .zip([IOC_SEM_READ, IOC_MUTEX_READ, IOC_EVENT_READ])
+    {
+        let mut st = [POISON; 2];
+        let _ = ioctl(*obj, read, &mut st);
+        states.push(st);
+    }
+    Ok(((got, states), fired))
+}
+
+/// Object ioctls and waits that need not sleep, with each of their allocations failed in
+/// turn: the object ioctls are not documented to fail with ENOMEM, so they must do what they
+/// do without faults; a wait may fail with ENOMEM, having changed nothing.
+fn object_ioctl_faults() -> TestResult {
+    let dev = dev()?;
+    let nth = FailNth::open()?;
+    let names = [
+        "SEM_RELEASE",
+        "SEM_READ",
+        "MUTEX_UNLOCK",
+        "MUTEX_KILL",
+        "MUTEX_READ",
+        "EVENT_SET",
+        "EVENT_RESET",
+        "EVENT_PULSE",
+        "EVENT_READ",
+        "WAIT_ANY (signaled)",
+        "WAIT_ALL (signaled)",
+    ];
+    let untouched = vec![[1, 3], [5, 2], [0, 1]];
+    for (op, name) in names.iter().enumerate() {
+        let mut tally = Tally::default();
+        let (want, _) = object_op(&dev, op, None)?;
+        let mut k = 1;
+        loop {
+            let (got, fired) = object_op(&dev, op, Some((&nth, k)))?;
+            tally.note(fired, got.0.is_err() && want.0.is_ok());
+            let enomem_ok = op >= 9 && got == (Err(ENOMEM), untouched.clone());
+            check!(
+                got == want || enomem_ok && fired,
+                "{name}, step {k}: {got:?}, expected {want:?}"
+            );
+            if !fired {
+                break;
+            }
+            k += 1;
+            check!(
+                k <= MAX_STEPS,
+                "{name}: still allocating after {MAX_STEPS} steps"
+            );
+        }
+        tally.done(name, false)?;
+    }
+    Ok(())
+}
+
+/// The total, and the failslab settings put back.
+fn faults_injected() -> TestResult {
+    for (path, old) in SAVED.lock().unwrap().drain(..) {
+        std::fs::write(&path, old).map_err(|e| format!("{path}: {e}"))?;
+    }
+    let n = INJECTED.load(SeqCst);
+    println!("# {n} faults injected in all");
+    check!(n > 0, "no fault was injected");
+    Ok(())
+}
+
+const TESTS: &[Test] = &[
+    ("failslab_setup", failslab_setup),
+    ("open_device_faults", open_device_faults),
+    ("create_sem_faults", create_sem_faults),
+    ("create_mutex_faults", create_mutex_faults),
+    ("create_event_faults", create_event_faults),
+    ("wait_any_sleeping_faults", wait_any_sleeping_faults),
+    ("wait_all_sleeping_faults", wait_all_sleeping_faults),
+    ("wake_release_faults", wake_release_faults),
+    ("wake_set_all_faults", wake_set_all_faults),
+    ("wake_unlock_faults", wake_unlock_faults),
+    ("object_ioctl_faults", object_ioctl_faults),
+    ("faults_injected", faults_injected),
+];
+
+fn main() {
+    let filter: Vec<String> = std::env::args().skip(1).collect();
+    let failed = tap::run(TESTS, &filter);
+    std::process::exit(failed.min(100) as i32);
+}
