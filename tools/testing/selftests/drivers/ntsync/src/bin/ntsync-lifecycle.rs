@@ -6,12 +6,13 @@
 //! Usage: `ntsync-lifecycle CYCLES [MODULE.ko NAME]` (default: our module,
 //! `/lib/modules/ntsync_rs.ko`, called `ntsync_rs`).
 //!
-//! Each cycle loads the module, works with `/dev/ntsync` (open, create, wait, a wait woken by
-//! another thread, close), and checks that unloading is refused while anything holds the
-//! module: the device's descriptor, an object's descriptor after the device's was closed (the
-//! object then still works), or a thread sleeping in a wait whose descriptors the main thread
-//! closed; and that it succeeds, removing `/dev/ntsync`, once everything is closed. TAP: one
-//! line per check, each counted over all cycles.
+//! Each cycle loads the module, checks that nothing holds it yet, works with `/dev/ntsync`
+//! (open, create, wait, a wait woken by another thread, close), and checks that unloading is
+//! refused while anything holds the module: the device's descriptor, an object's descriptor
+//! after the device's was closed (the object then still works), or a thread sleeping in a
+//! wait whose descriptors the main thread closed; and that it succeeds, removing
+//! `/dev/ntsync`, as soon as everything is closed. TAP: one line per check, each counted over
+//! all cycles.
 
 use libc::{EAGAIN, ETIMEDOUT};
 use ntsync_selftests::tap::{self, TestResult};
@@ -21,8 +22,9 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
-const CHECKS: [&str; 7] = [
+const CHECKS: [&str; 8] = [
     "load",
+    "idle_after_load",
     "work",
     "unload_refused_device_open",
     "objects_outlive_device",
@@ -31,12 +33,15 @@ const CHECKS: [&str; 7] = [
     "unload_after_close",
 ];
 const LOAD: usize = 0;
-const WORK: usize = 1;
-const DEVICE_OPEN: usize = 2;
-const OUTLIVE: usize = 3;
-const OBJECT_OPEN: usize = 4;
-const WAITING: usize = 5;
-const UNLOAD: usize = 6;
+const IDLE: usize = 1;
+const WORK: usize = 2;
+const DEVICE_OPEN: usize = 3;
+const OUTLIVE: usize = 4;
+const OBJECT_OPEN: usize = 5;
+const WAITING: usize = 6;
+const UNLOAD: usize = 7;
+/// How long a module reference left behind may take to go, for the diagnosis.
+const LINGER: Duration = Duration::from_secs(5);
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -78,16 +83,43 @@ impl Module {
         }
     }
 
+    fn refcnt(&self) -> Result<u64, String> {
+        let path = format!("/sys/module/{}/refcnt", self.name.to_string_lossy());
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("{path}: {e}"))?
+            .trim()
+            .parse()
+            .map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// How long the module's references take to go (up to `LINGER`), for a diagnosis.
+    fn linger(&self) -> String {
+        let start = std::time::Instant::now();
+        while start.elapsed() < LINGER {
+            if self.refcnt() == Ok(0) {
+                return format!("gone {} ms later", start.elapsed().as_millis());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        format!("still there {LINGER:?} later")
+    }
+
+    /// Nothing holds the module just after it was loaded, before anything was opened.
+    fn idle(&self) -> TestResult {
+        match self.refcnt()? {
+            0 => Ok(()),
+            n => Err(format!(
+                "refcnt {n} right after loading, with nothing open ({})",
+                self.linger()
+            )),
+        }
+    }
+
     /// An unload that must be refused because the module is in use: Linux answers
     /// EWOULDBLOCK (EAGAIN) then (kernel/module/main.c, try_stop_module). Also checks the
     /// module's reference count.
     fn refused(&self) -> TestResult {
-        let refcnt = std::fs::read_to_string(format!(
-            "/sys/module/{}/refcnt",
-            self.name.to_string_lossy()
-        ))
-        .map_err(|e| format!("refcnt: {e}"))?;
-        check!(refcnt.trim() != "0", "refcnt 0 while in use");
+        check!(self.refcnt()? != 0, "refcnt 0 while in use");
         match self.unload() {
             Err(EAGAIN) => Ok(()),
             Err(e) => Err(format!("rmmod while in use: errno {e}, expected EAGAIN")),
@@ -196,6 +228,8 @@ fn cycle(module: &Module, checks: &mut [Check]) -> bool {
     if !ok {
         return false;
     }
+    // The rest of the cycle tests only its own references.
+    checks[IDLE].note(module.idle());
     checks[WORK].note(work());
     let r = device_open(module);
     checks[DEVICE_OPEN].note(r);
@@ -204,10 +238,8 @@ fn cycle(module: &Module, checks: &mut [Check]) -> bool {
     let r = waiting(module);
     checks[WAITING].note(r);
     // Everything is closed and every thread joined: nothing holds the module now.
-    let unloaded = module
-        .unload()
-        .map_err(|e| format!("rmmod after closing everything: errno {e}"))
-        .and_then(|()| {
+    let unloaded = match module.unload() {
+        Ok(()) => (|| {
             check!(
                 !std::path::Path::new("/dev/ntsync").exists(),
                 "/dev/ntsync still there"
@@ -217,10 +249,20 @@ fn cycle(module: &Module, checks: &mut [Check]) -> bool {
                 "/dev/ntsync opens without the module"
             );
             Ok(())
-        });
-    let ok = unloaded.is_ok();
+        })(),
+        Err(e) => {
+            let refcnt = module.refcnt();
+            let later = module.linger();
+            // Unloaded late, if at all, so that the next cycles can run.
+            let again = module.unload();
+            Err(format!(
+                "rmmod after closing everything: errno {e} with refcnt {refcnt:?}, {later}; \
+                 rmmod then: {again:?}"
+            ))
+        }
+    };
     checks[UNLOAD].note(unloaded);
-    ok
+    module.refcnt().is_err()
 }
 
 fn main() {

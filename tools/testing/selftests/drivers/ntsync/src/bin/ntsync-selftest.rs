@@ -86,6 +86,8 @@ const RULES: &[Rule] = &[
          &["sem_release_rules", "mutex_unlock_rules", "mutex_kill_rules", "mutex_read_rules", "kind_mismatch", "wait_check_order"]),
     rule("ioc.no-change", "a failing command changes nothing unless said otherwise",
          &["sem_release_rules", "mutex_unlock_rules", "mutex_kill_rules", "kind_mismatch", "wait_validation", "wait_check_order"]),
+    rule("ioc.outputs-full", "every documented output is written in full, whatever its value, and nothing around the argument",
+         &["outputs_fully_written"]),
     rule("ioc.outputs", "fields not documented as outputs are never written",
          &["create_sem_rules", "create_mutex_rules", "create_event_rules", "sem_release_rules", "mutex_unlock_rules", "mutex_kill_rules", "event_set_reset", "kind_mismatch", "wait_outputs_only"]),
     // Device commands.
@@ -186,6 +188,8 @@ const RULES: &[Rule] = &[
     rule("impl.close", "closing a descriptor while a wait uses its object (or the device fd it was issued on) is safe; the object lives until the wait returns",
          &["close_while_waiting"]),
     // Security and resource bounds.
+    rule("sec.device-passed", "a device descriptor passed with SCM_RIGHTS is the same instance: its waits take the instance's objects, a new open's refuse them",
+         &["object_passed_scm_rights"]),
     rule("sec.reach", "a process reaches only objects it holds a descriptor for (created, inherited, or passed with SCM_RIGHTS); other instances' objects give EINVAL",
          &["object_passed_scm_rights", "object_lifetime_dup_fork", "wait_validation"]),
     rule("sec.owner", "owner ids are not credentials: any holder of the descriptor may unlock or kill by naming the owner",
@@ -537,6 +541,16 @@ fn object_passed_scm_rights() -> TestResult {
     check_eq!(Wait::new(&objs).by(6).any(&dev), Ok(0));
     check_eq!(mutex_kill(&got, 6), Ok(()));
     check_eq!(mread(&got), (Err(EOWNERDEAD), 0, 0));
+
+    // The device itself, as Wine's server hands it to its clients: the same instance.
+    let s = sem(&dev, 1, 1)?;
+    let passed = File::from(pass_fd(&a, &b, dev.as_raw_fd())?);
+    drop(dev);
+    let objs = [s.as_raw_fd()];
+    check_eq!(Wait::new(&objs).any(&passed), Ok(0));
+    let made = sem(&passed, 1, 1)?;
+    check_eq!(Wait::new(&[made.as_raw_fd()]).any(&passed), Ok(0));
+    check_eq!(Wait::new(&objs).any(&self::dev()?), Err(EINVAL));
     Ok(())
 }
 
@@ -557,8 +571,16 @@ fn create_emfile() -> TestResult {
         rlim_cur: lowest,
         rlim_max: old.rlim_max,
     };
+    let fds_before = fd_count();
     // SAFETY: Valid in-pointer.
     check_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limited) }, 0);
+    // Refused over and over: whatever a refusal left behind would pile up (and show in the
+    // debug kernel's kmemleak scan).
+    let repeated = (0..300).all(|i| match i % 3 {
+        0 => create_sem(&dev, 0, 1).err() == Some(EMFILE),
+        1 => create_mutex(&dev, 1, 1).err() == Some(EMFILE),
+        _ => create_event(&dev, true, true).err() == Some(EMFILE),
+    });
     let results = [
         create_sem(&dev, 0, 1).err(),
         create_mutex(&dev, 0, 0).err(),
@@ -572,7 +594,174 @@ fn create_emfile() -> TestResult {
     check_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) }, 0);
     let want = [EMFILE, EMFILE, EMFILE, EINVAL, EINVAL, EFAULT];
     check_eq!(results, want.map(Some));
+    check!(repeated, "a repeated creation did not fail with EMFILE");
+    check_eq!(fd_count(), fds_before);
     check!(create_sem(&dev, 0, 1).is_ok());
+    Ok(())
+}
+
+/// The number of open descriptors.
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Every output, pre-filled with 0xaa bytes, is written in full, whatever its value (zero,
+/// one, all ones, or bytes that differ from the input's), and the bytes around the argument
+/// are not: reads, previous counts and states, and the wait index.
+fn outputs_fully_written() -> TestResult {
+    const AT: usize = 8;
+    /// Runs `cmd` on `fd` with `input` at offset `AT` of a buffer of 0xaa bytes, and checks
+    /// that the result is `ret` and the buffer holds `output` there, 0xaa around it.
+    fn run(
+        fd: RawFd,
+        cmd: u32,
+        input: &[u8],
+        ret: Result<i32, Errno>,
+        output: &[u8],
+    ) -> TestResult {
+        let mut buf = [0xaau8; 64];
+        buf[AT..AT + input.len()].copy_from_slice(input);
+        let got = ioctl_raw(fd, cmd, buf.as_mut_ptr() as usize + AT);
+        check!(got == ret, "cmd {cmd:#x}: {got:?}, expected {ret:?}");
+        let mut want = [0xaau8; 64];
+        want[AT..AT + output.len()].copy_from_slice(output);
+        check!(
+            buf == want,
+            "cmd {cmd:#x}: wrote {:02x?}, expected {:02x?}",
+            &buf[..AT + 16],
+            &want[..AT + 16]
+        );
+        Ok(())
+    }
+    fn words(w: &[u32]) -> Vec<u8> {
+        w.iter().flat_map(|x| x.to_ne_bytes()).collect()
+    }
+    let fill = u32::from_ne_bytes([0xaa; 4]);
+    let dev = dev()?;
+    for (count, max) in [(0, 0), (1, 2), (u32::MAX, u32::MAX)] {
+        let s = sem(&dev, count, max)?;
+        run(
+            s.as_raw_fd(),
+            IOC_SEM_READ,
+            &[],
+            Ok(0),
+            &words(&[count, max]),
+        )?;
+    }
+    // Every byte of the previous count differs from the amount's.
+    let s = sem(&dev, 0x0101_0101, u32::MAX)?;
+    run(
+        s.as_raw_fd(),
+        IOC_SEM_RELEASE,
+        &words(&[0x0202_0202]),
+        Ok(0),
+        &words(&[0x0101_0101]),
+    )?;
+    let z = sem(&dev, 0, 1)?;
+    run(
+        z.as_raw_fd(),
+        IOC_SEM_RELEASE,
+        &words(&[1]),
+        Ok(0),
+        &words(&[0]),
+    )?;
+
+    let m = mutex(&dev, 0, 0)?;
+    run(m.as_raw_fd(), IOC_MUTEX_READ, &[], Ok(0), &words(&[0, 0]))?;
+    let m = mutex(&dev, u32::MAX, 3)?;
+    run(
+        m.as_raw_fd(),
+        IOC_MUTEX_READ,
+        &[],
+        Ok(0),
+        &words(&[u32::MAX, 3]),
+    )?;
+    // The count is written, the owner (input only) is left as it was.
+    run(
+        m.as_raw_fd(),
+        IOC_MUTEX_UNLOCK,
+        &words(&[u32::MAX, fill]),
+        Ok(0),
+        &words(&[u32::MAX, 3]),
+    )?;
+    let one = mutex(&dev, 7, 1)?;
+    run(
+        one.as_raw_fd(),
+        IOC_MUTEX_UNLOCK,
+        &words(&[7, fill]),
+        Ok(0),
+        &words(&[7, 1]),
+    )?;
+    check_eq!(mutex_kill(&m, u32::MAX), Ok(()));
+    run(
+        m.as_raw_fd(),
+        IOC_MUTEX_READ,
+        &[],
+        Err(EOWNERDEAD),
+        &words(&[0, 0]),
+    )?;
+
+    for manual in [0, 1] {
+        let e = event(&dev, manual == 1, false)?;
+        run(
+            e.as_raw_fd(),
+            IOC_EVENT_READ,
+            &[],
+            Ok(0),
+            &words(&[manual, 0]),
+        )?;
+        run(e.as_raw_fd(), IOC_EVENT_SET, &[], Ok(0), &words(&[0]))?;
+        run(
+            e.as_raw_fd(),
+            IOC_EVENT_READ,
+            &[],
+            Ok(0),
+            &words(&[manual, 1]),
+        )?;
+        run(e.as_raw_fd(), IOC_EVENT_SET, &[], Ok(0), &words(&[1]))?;
+        run(e.as_raw_fd(), IOC_EVENT_PULSE, &[], Ok(0), &words(&[1]))?;
+        run(e.as_raw_fd(), IOC_EVENT_PULSE, &[], Ok(0), &words(&[0]))?;
+        run(e.as_raw_fd(), IOC_EVENT_RESET, &[], Ok(0), &words(&[0]))?;
+    }
+
+    // The wait index: 0, a later position, the alert's (count), and wait-all's 0.
+    let empty = sem(&dev, 0, 1)?;
+    let full = sem(&dev, 3, 3)?;
+    let alert = event(&dev, true, true)?;
+    for (objs, cmd, index) in [
+        (vec![full.as_raw_fd()], IOC_WAIT_ANY, 0u32),
+        (vec![empty.as_raw_fd(), full.as_raw_fd()], IOC_WAIT_ANY, 1),
+        (vec![empty.as_raw_fd(), empty.as_raw_fd()], IOC_WAIT_ANY, 2),
+        (vec![empty.as_raw_fd()], IOC_WAIT_ALL, 1),
+        (vec![full.as_raw_fd()], IOC_WAIT_ALL, 0),
+    ] {
+        let args = Wait::new(&objs).alert(&alert).args();
+        let mut input = words(&[
+            args.timeout as u32,
+            (args.timeout >> 32) as u32,
+            args.objs as u32,
+            (args.objs >> 32) as u32,
+            args.count,
+            fill,
+            args.flags,
+            args.owner,
+            args.alert,
+            args.pad,
+        ]);
+        let mut output = input.clone();
+        output[20..24].copy_from_slice(&index.to_ne_bytes());
+        run(dev.as_raw_fd(), cmd, &input, Ok(0), &output)?;
+        // With nothing to take, nothing is written.
+        if index == 0 && objs.len() == 1 {
+            let objs = [empty.as_raw_fd()];
+            let args = Wait::new(&objs).args();
+            input[8..16].copy_from_slice(&args.objs.to_ne_bytes());
+            input[32..36].copy_from_slice(&0u32.to_ne_bytes());
+            run(dev.as_raw_fd(), cmd, &input, Err(ETIMEDOUT), &input)?;
+        }
+    }
     Ok(())
 }
 
@@ -2448,6 +2637,7 @@ const TESTS: &[Test] = &[
     ("object_lifetime_dup_fork", object_lifetime_dup_fork),
     ("object_passed_scm_rights", object_passed_scm_rights),
     ("create_emfile", create_emfile),
+    ("outputs_fully_written", outputs_fully_written),
     ("create_sem_rules", create_sem_rules),
     ("sem_read_state", sem_read_state),
     ("sem_release_rules", sem_release_rules),
