@@ -6,11 +6,13 @@
 #                with our driver serving /dev/ntsync
 #   make check   every test; ends with "N passed, N failed"
 #   make bench   both drivers, alternating, same boot: table, JSON and SVG
+#   make profile guest kernel instructions per operation and by function, both
+#                drivers, counted by a QEMU plugin: table and JSON
 #   make soak    hours: 100,000 differential seeds, long stress runs
 #
 # In a kernel tree, drivers/misc/ntsync/Makefile is the Kbuild file.
 
-.PHONY: all run check bench soak module clean
+.PHONY: all run check bench profile soak module clean
 
 all: module
 
@@ -22,6 +24,9 @@ check:
 
 bench:
 	tools/testing/bench
+
+profile:
+	tools/testing/profile
 
 soak:
 	tools/testing/soak

@@ -7,19 +7,73 @@
 //! Usage: `ntsync-bench [--floors] [SECONDS-PER-ROW]` (default 1). `--floors` measures the
 //! same shapes without ntsync instead: a futex ping-pong (the cost of any cross-thread kernel
 //! wake), an eventfd ping-pong (esync-like) and an AF_UNIX request/reply (wineserver-like).
+//!
+//! `ntsync-bench --ops N ROW` runs exactly N operations of one row (for a wake storm, N
+//! rounds) instead of timing it, with the profiler of `tools/testing/profile` counting, and
+//! prints `ROW OPS ops` with the operations done in all (twice N for the two-thread rows).
 
 use ntsync::Acquired;
 use ntsync::AsObject;
 use ntsync::Deadline;
 use ntsync::Device;
 use ntsync::Semaphore;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Runs `op` repeatedly for `secs`; returns operations per second.
+/// Operations per row in `--ops` mode; 0 when timing.
+static OPS: AtomicU64 = AtomicU64::new(0);
+
+/// Threads inside a `Counting` section: the profiler counts from the first one in to the
+/// last one out, so that two-thread rows are counted whole.
+static COUNTING: AtomicUsize = AtomicUsize::new(0);
+
+/// A profiler marker: `nopl 0x4e5453NN(%rax)`, an instruction that does nothing, which the
+/// QEMU plugin `tools/testing/vm/profile/insn-profile.c` recognises by its bytes. `OP` 1
+/// starts counting, 2 stops it, 3 closes the region.
+fn marker<const OP: u8>() {
+    // SAFETY: A multi-byte NOP: it reads no memory and changes no register or flag.
+    unsafe {
+        std::arch::asm!(
+            ".byte 0x0f, 0x1f, 0x80, {op}, 0x53, 0x54, 0x4e",
+            op = const OP,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+}
+
+/// While one exists in any thread, the profiler counts.
+struct Counting;
+
+impl Counting {
+    fn begin() -> Self {
+        if COUNTING.fetch_add(1, Ordering::SeqCst) == 0 {
+            marker::<1>();
+        }
+        Counting
+    }
+}
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        if COUNTING.fetch_sub(1, Ordering::SeqCst) == 1 {
+            marker::<2>();
+        }
+    }
+}
+
+/// Runs `op` repeatedly for `secs`; returns operations per second. In `--ops` mode, runs it
+/// exactly that many times, counted, and returns that number.
 fn rate(secs: f64, mut op: impl FnMut()) -> f64 {
+    let ops = OPS.load(Ordering::Relaxed);
+    if ops > 0 {
+        let _counting = Counting::begin();
+        for _ in 0..ops {
+            op();
+        }
+        return ops as f64;
+    }
     let start = Instant::now();
     let mut n: u64 = 0;
     while start.elapsed().as_secs_f64() < secs {
@@ -142,7 +196,8 @@ fn wait_all(dev: &Device, secs: f64) -> f64 {
 
 /// `threads` waiters block on one manual event; microseconds from SET until all returned.
 fn wake_storm(dev: &Device, threads: usize) -> f64 {
-    let rounds = 20;
+    let ops = OPS.load(Ordering::Relaxed);
+    let rounds = if ops > 0 { ops as u32 } else { 20 };
     let mut total = Duration::ZERO;
     for _ in 0..rounds {
         let event = dev.create_event(true, false).unwrap();
@@ -162,12 +217,17 @@ fn wake_storm(dev: &Device, threads: usize) -> f64 {
             // Let every waiter reach its sleep before the clock starts.
             thread::sleep(Duration::from_millis(20));
             let start = Instant::now();
+            let counting = (ops > 0).then(Counting::begin);
             event.set().unwrap();
             for w in waiters {
                 w.join().unwrap();
             }
+            drop(counting);
             start.elapsed()
         });
+    }
+    if ops > 0 {
+        return rounds as f64;
     }
     total.as_secs_f64() * 1e6 / rounds as f64
 }
@@ -312,8 +372,40 @@ fn unix_floor(secs: f64) -> f64 {
     r
 }
 
+/// `--ops N ROW`: one row by its name in the output, counted by the profiler.
+fn profile(ops: u64, row: &str) {
+    OPS.store(ops, Ordering::Relaxed);
+    let dev = || Device::open().expect("open /dev/ntsync");
+    let done = match row {
+        "uncontended" => uncontended(&dev(), 0.0),
+        "wait_any_64" => wait_any_64(&dev(), 0.0),
+        "zigzag" => zigzag(&dev(), 0.0),
+        "contended_mutex" => contended_mutex(&dev(), 0.0),
+        "wait_all" => wait_all(&dev(), 0.0),
+        "floor_futex" => futex_floor(0.0),
+        "floor_eventfd" => eventfd_floor(0.0),
+        "floor_unix" => unix_floor(0.0),
+        _ => match row.strip_prefix("wake_storm_").and_then(|t| t.parse().ok()) {
+            Some(threads) => wake_storm(&dev(), threads),
+            None => panic!("--ops: unknown row '{row}'"),
+        },
+    };
+    marker::<3>();
+    println!("{row} {done:.0} ops");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--ops") {
+        let ops = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .filter(|&n| n > 0);
+        match (ops, args.get(i + 2)) {
+            (Some(ops), Some(row)) => return profile(ops, row),
+            _ => panic!("usage: ntsync-bench --ops N ROW"),
+        }
+    }
     let floors = args.iter().any(|a| a == "--floors");
     let secs: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1.0);
     if floors {
