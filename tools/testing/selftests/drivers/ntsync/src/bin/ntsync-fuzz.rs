@@ -17,10 +17,11 @@
 //! or is a few milliseconds away, or the model says that it succeeds at once.
 //!
 //! The scenarios, each on objects of its own: descriptors (of an object, or of the device the
-//! wait was issued on) closed by another thread during a wait; `fork` with inherited objects
-//! that the child uses; a child process whose threads wait, killed by SIGKILL; `exec` while
-//! other threads wait; storms of signals, with and without SA_RESTART, during a wait; EMFILE.
-//! After each, the objects must be in the state that the scenario determines, and usable.
+//! wait was issued on) closed by another thread during a wait, or closed and replaced (dup2)
+//! while another thread's waits look them up; `fork` with inherited objects that the child
+//! uses; a child process whose threads wait, killed by SIGKILL; `exec` while other threads
+//! wait; storms of signals, with and without SA_RESTART, during a wait; EMFILE. After each,
+//! the objects must be in the state that the scenario determines, and usable.
 //!
 //! One TAP line per check: `calls` (results and written bytes as modelled), `errnos` (every
 //! errno in the allowed set), `states` (read back as modelled; semaphore count <= max, mutex
@@ -38,7 +39,8 @@ use ntsync_selftests::*;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -74,7 +76,10 @@ const CHECKS: [&str; 11] = [
     "fd_table",
 ];
 /// The scenarios, in the order of the first iterations, which run each of them once.
-const SCENARIOS: [usize; 6] = [CLOSE, FORK, KILL, EXEC, STORM, EMFILE_CHECK];
+const SCENARIOS: [usize; 7] = [CLOSE, CLOSE_RACE, FORK, KILL, EXEC, STORM, EMFILE_CHECK];
+/// The close scenario's variant that races the close with waits; counted as
+/// `close_during_wait`.
+const CLOSE_RACE: usize = CHECKS.len();
 
 /// At most this many objects in the pool of the single calls.
 const POOL_MAX: usize = 16;
@@ -98,7 +103,7 @@ const STALL: Duration = Duration::from_secs(120);
 /// The iteration in progress and what it does, for the watchdog.
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 static ACTION: AtomicU64 = AtomicU64::new(0);
-const ACTIONS: [&str; 8] = [
+const ACTIONS: [&str; 9] = [
     "single call",
     "close_during_wait",
     "fork_inherit",
@@ -107,6 +112,7 @@ const ACTIONS: [&str; 8] = [
     "signal_storm",
     "emfile",
     "final check",
+    "close_race",
 ];
 
 const DEV_CMDS: [u32; 5] = [
@@ -705,6 +711,27 @@ macro_rules! ensure {
             return Err(format!("line {}: {}", line!(), format!($($fmt)+)));
         }
     };
+}
+
+/// Waits until `w` sleeps in its wait: true then; false if the wait timed out at its
+/// deadline first, which a stalled VM makes possible for the short deadlines; any other end
+/// of the wait is a failure.
+fn asleep_before(w: &Waiter, deadline: u64) -> Result<bool, String> {
+    let start = Instant::now();
+    while start.elapsed() < BOUND {
+        if let Some(outcome) = w.poll(Duration::from_millis(1)) {
+            let late = now_ns(libc::CLOCK_MONOTONIC) >= deadline;
+            ensure!(
+                late && outcome == (Err(ETIMEDOUT), POISON),
+                "the wait returned {outcome:?} instead of sleeping"
+            );
+            return Ok(false);
+        }
+        if w.sleeping() {
+            return Ok(true);
+        }
+    }
+    Err(format!("the waiter did not sleep within {BOUND:?}"))
 }
 
 /// The objects a kill or exec scenario gives its child: a semaphore, an auto-reset event and a
@@ -1410,6 +1437,7 @@ impl Fuzz {
         ACTION.store(
             match which {
                 CLOSE => 1,
+                CLOSE_RACE => 8,
                 FORK => 2,
                 KILL => 3,
                 EXEC => 4,
@@ -1418,8 +1446,10 @@ impl Fuzz {
             },
             Relaxed,
         );
-        self.checks[which].runs += 1;
+        let check = if which == CLOSE_RACE { CLOSE } else { which };
+        self.checks[check].runs += 1;
         let result = match which {
+            CLOSE_RACE => self.close_race(),
             CLOSE => self.close_during_wait(),
             FORK => self.fork_inherit(),
             KILL => self.kill_during_wait(false),
@@ -1428,9 +1458,9 @@ impl Fuzz {
             _ => self.emfile(),
         };
         if let Err(msg) = result {
-            self.fail(which, msg);
+            self.fail(check, msg);
         }
-        self.check_fds(CHECKS[which]);
+        self.check_fds(CHECKS[check]);
         ACTION.store(0, Relaxed);
     }
 
@@ -1462,7 +1492,14 @@ impl Fuzz {
             cmd,
             &Wait::new(&objs).by(3).until(deadline),
         );
-        w.wait_blocked()?;
+        if !asleep_before(&w, deadline)? {
+            ensure!(!woken, "a wait with a far deadline timed out");
+            ensure!(
+                count(&s2)? == 0 && !signaled(&e)?,
+                "the early timeout took something"
+            );
+            return Ok(());
+        }
         let mut s = Some(s);
         let mut dev2 = Some(dev2);
         if close_sem {
@@ -1494,6 +1531,74 @@ impl Fuzz {
         ensure!(signaled(&e)? == set_left, "event {}", signaled(&e)?);
         drop(s);
         drop(dev2);
+        Ok(())
+    }
+
+    /// Waits by another thread on one descriptor number while this one closes it, or
+    /// replaces (dup2) its file by another object, a pipe or the original: each wait takes what
+    /// the number refers to at that moment, or fails with EINVAL, or times out.
+    fn close_race(&mut self) -> TestResult {
+        let rounds = 20 + self.rng.below(60);
+        let ops: Vec<u64> = (0..rounds).map(|_| self.rng.below(5)).collect();
+        let all = self.rng.pct(30);
+        self.trace(|| format!("close_race all {all} ops {ops:?}"));
+        let s = sem(&self.dev, 0, u32::MAX)?;
+        let e = event(&self.dev, true, true)?;
+        let m = mutex(&self.dev, 0, 0)?;
+        let (pipe_rd, _pipe_wr) = pipe();
+        let slot = dup(&s)?;
+        let fd = slot.as_raw_fd();
+        let dev = dup(&self.dev)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let cmd = if all { IOC_WAIT_ALL } else { IOC_WAIT_ANY };
+        let waiter = thread::spawn(move || {
+            let mut odd = Vec::new();
+            let mut waits = 0u64;
+            while !stopped.load(Relaxed) || waits == 0 {
+                waits += 1;
+                let got = Wait::new(&[fd]).by(2).outcome(&dev, cmd);
+                if !matches!(got, (Ok(()), 0) | (Err(ETIMEDOUT | EINVAL), POISON)) {
+                    odd.push(got);
+                }
+            }
+            (waits, odd)
+        });
+        for op in ops {
+            let src = match op {
+                0 => s.as_raw_fd(),
+                1 => e.as_raw_fd(),
+                2 => m.as_raw_fd(),
+                3 => pipe_rd.as_raw_fd(),
+                _ => -1,
+            };
+            // SAFETY: `fd` is ours (`slot`) and stays open under that number, or is closed
+            // here and made again by the next dup2; nothing else opens descriptors meanwhile.
+            unsafe {
+                if src < 0 {
+                    libc::close(fd);
+                } else {
+                    libc::dup2(src, fd);
+                }
+            }
+            if op == 0 {
+                ensure!(sem_release(&s, 1).is_ok(), "release");
+            }
+            thread::sleep(Duration::from_micros(self.rng.below(300)));
+        }
+        stop.store(true, Relaxed);
+        let (waits, odd) = waiter.join().map_err(|_| "the waiting thread panicked")?;
+        // SAFETY: As above: `fd` is open again before `slot` closes it.
+        unsafe { libc::dup2(s.as_raw_fd(), fd) };
+        drop(slot);
+        ensure!(odd.is_empty(), "{waits} waits, unexpected results: {odd:?}");
+        ensure!(signaled(&e)?, "the manual event was consumed");
+        let (owner, count) = mutex_state(&m).map_err(|e| format!("MUTEX_READ: {}", errname(e)))?;
+        ensure!(owner == 0 || owner == 2, "mutex owner {owner}");
+        for _ in 0..count {
+            ensure!(mutex_unlock(&m, 2).is_ok(), "unlock");
+        }
+        ensure!(mutex_state(&m) == Ok((0, 0)), "mutex after unlocking");
         Ok(())
     }
 
@@ -1629,7 +1734,14 @@ impl Fuzz {
         });
         let cmd = if all { IOC_WAIT_ALL } else { IOC_WAIT_ANY };
         let w = Waiter::spawn(&self.dev, cmd, &Wait::new(&objs).by(4).until(deadline));
-        w.wait_blocked()?;
+        if !asleep_before(&w, deadline)? {
+            ensure!(!far, "a wait with a far deadline timed out");
+            ensure!(
+                count(&s)? == 0 && signaled(&e)?,
+                "the early timeout took something"
+            );
+            return Ok(());
+        }
         for (n, gap) in gaps.iter().enumerate() {
             if release && n as u64 == release_at {
                 ensure!(sem_release(&s, 1) == Ok(0), "release");
@@ -1726,12 +1838,13 @@ impl Fuzz {
             PROGRESS.store(self.iteration, Relaxed);
             let first = SCENARIOS.get(self.iteration as usize).copied();
             let which = first.or_else(|| match self.rng.below(1000) {
-                0..=4 => Some(CLOSE),
-                5..=7 => Some(FORK),
-                8..=9 => Some(KILL),
-                10..=11 => Some(EXEC),
-                12..=17 => Some(STORM),
-                18..=19 => Some(EMFILE_CHECK),
+                0..=3 => Some(CLOSE),
+                4..=5 => Some(CLOSE_RACE),
+                6..=8 => Some(FORK),
+                9..=10 => Some(KILL),
+                11..=12 => Some(EXEC),
+                13..=18 => Some(STORM),
+                19..=20 => Some(EMFILE_CHECK),
                 _ => None,
             });
             match which {
