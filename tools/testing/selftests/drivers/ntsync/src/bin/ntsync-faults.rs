@@ -13,7 +13,8 @@
 //! leave the descriptor table as it was when it fails, and never lose an acquisition: after a
 //! wait, its objects hold what was released minus what the wait reports it took. The
 //! operations: opening the device; creating each kind of object; a wait-any and a wait-all
-//! that sleep until another thread signals them; the release, set and unlock that wake such
+//! that sleep until another thread signals them, alone or joining waiters already queued
+//! (whose queues must survive a failed growth); the release, set and unlock that wake such
 //! waits; every object ioctl and waits that need not sleep. The VM runner's kmemleak scan at
 //! the end of the boot finds what a failure path leaked.
 //!
@@ -428,6 +429,89 @@ fn wait_all_sleeping_faults() -> TestResult {
     sleeping_wait_faults(true)
 }
 
+/// A sleeping wait that joins `queued` waiters already sleeping on the same objects, with
+/// the k-th allocation of the joining thread failed: where a queue grows (at 1, 2, 4 and 8
+/// waiters, the sizes at which a doubling vector grows) a failure must leave the others
+/// queued and wakeable. Every waiter that sleeps is then given a unit: each returns with one,
+/// and none is left over.
+fn queue_growth_faults(all: bool) -> TestResult {
+    let dev = dev()?;
+    let cmd = if all { IOC_WAIT_ALL } else { IOC_WAIT_ANY };
+    let mut tally = Tally::default();
+    for queued in [1usize, 2, 4, 8] {
+        let mut k = 1;
+        loop {
+            let s = sem(&dev, 0, u32::MAX)?;
+            // Manual, and set for wait-all: every waiter sleeps on the semaphore alone.
+            let e = event(&dev, true, all)?;
+            let objs = vec![s.as_raw_fd(), e.as_raw_fd()];
+            let mut waiters = Vec::new();
+            for _ in 0..queued {
+                waiters.push(start_waiter(&dev, cmd, objs.clone(), 0, 0)?);
+            }
+            let all_asleep = wait_until(BOUND, || {
+                waiters
+                    .iter()
+                    .all(|(tid, _, done)| !done.load(SeqCst) && sleeps_in_ioctl(*tid))
+            });
+            check!(all_asleep, "{queued} waiters did not all sleep");
+            let (tid, rx, returned) = start_waiter(&dev, cmd, objs, 0, k)?;
+            let asleep = wait_until(BOUND, || returned.load(SeqCst) || sleeps_in_ioctl(tid))
+                && !returned.load(SeqCst);
+            let sleepers = queued + asleep as usize;
+            check_eq!(sem_release(&s, sleepers as u32), Ok(0));
+            let (got, index, fired) = rx
+                .recv_timeout(BOUND + Duration::from_millis(FAR_MS))
+                .map_err(|_| format!("{queued} queued, step {k}: the wait did not return"))?;
+            tally.note(fired, got.is_err());
+            match got {
+                Ok(0) => check!(
+                    asleep && index == 0,
+                    "{queued} queued, step {k}: index {index}"
+                ),
+                Err(ENOMEM) => check!(fired, "{queued} queued, step {k}: ENOMEM, no fault"),
+                other => return Err(format!("{queued} queued, step {k}: {other:?}")),
+            }
+            for (_, rx, _) in waiters {
+                let got = rx
+                    .recv_timeout(BOUND)
+                    .map_err(|_| format!("{queued} queued, step {k}: a queued waiter was lost"))?;
+                check!(
+                    got.0 == Ok(0) && got.1 == 0,
+                    "{queued} queued, step {k}: a queued waiter got {got:?}"
+                );
+            }
+            check_eq!(count(&s)?, 0);
+            check_eq!(event_signaled(&e), Some(all));
+            if !fired {
+                check!(
+                    got.is_ok(),
+                    "{queued} queued, step {k}: failed with no fault"
+                );
+                break;
+            }
+            k += 1;
+            check!(k <= MAX_STEPS, "still allocating after {MAX_STEPS} steps");
+        }
+    }
+    tally.done(
+        if all {
+            "WAIT_ALL joining a queue"
+        } else {
+            "WAIT_ANY joining a queue"
+        },
+        Alloc::Must,
+    )
+}
+
+fn queue_growth_any_faults() -> TestResult {
+    queue_growth_faults(false)
+}
+
+fn queue_growth_all_faults() -> TestResult {
+    queue_growth_faults(true)
+}
+
 /// The change that wakes a sleeping waiter, with the k-th allocation of the changing thread
 /// failed: it is not documented to fail with ENOMEM, so it must succeed, and so must the wait.
 fn wake_faults(which: u32) -> TestResult {
@@ -618,6 +702,8 @@ const TESTS: &[Test] = &[
     ("create_event_faults", create_event_faults),
     ("wait_any_sleeping_faults", wait_any_sleeping_faults),
     ("wait_all_sleeping_faults", wait_all_sleeping_faults),
+    ("queue_growth_any_faults", queue_growth_any_faults),
+    ("queue_growth_all_faults", queue_growth_all_faults),
     ("wake_release_faults", wake_release_faults),
     ("wake_set_all_faults", wake_set_all_faults),
     ("wake_unlock_faults", wake_unlock_faults),
