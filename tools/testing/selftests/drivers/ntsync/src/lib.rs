@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod failslab;
 pub mod tap;
 
 #[repr(C)]

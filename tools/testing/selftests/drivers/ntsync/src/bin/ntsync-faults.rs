@@ -24,27 +24,24 @@
 //! and waits that sleep) must inject none.
 
 use libc::{EFAULT, ENOMEM, EOWNERDEAD};
+use ntsync_selftests::failslab::{FailNth, Failslab, INJECTED};
 use ntsync_selftests::tap::{self, Test, TestResult};
 use ntsync_selftests::*;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const FAILSLAB: &str = "/sys/kernel/debug/failslab";
 /// No operation makes anywhere near this many allocations.
 const MAX_STEPS: u32 = 300;
 /// How long a waiter has to fall asleep or fail (the debug kernel under TCG is slow).
 const BOUND: Duration = Duration::from_secs(30);
 /// The deadline of the sleeping waits, which another thread always ends first.
 const FAR_MS: u64 = 120_000;
-/// Faults injected over the whole run.
-static INJECTED: AtomicU64 = AtomicU64::new(0);
-/// The failslab settings this test changes, and their values before.
-const SETTINGS: [(&str, &str); 2] = [("ignore-gfp-wait", "N"), ("verbose", "0")];
-static SAVED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+/// failslab as this test needs it, until the last test puts it back.
+static FAILSLAB: std::sync::Mutex<Option<Failslab>> = std::sync::Mutex::new(None);
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -58,51 +55,6 @@ fn errname(e: i32) -> String {
         libc::EINVAL => "EINVAL".into(),
         libc::ETIMEDOUT => "ETIMEDOUT".into(),
         _ => format!("errno {e}"),
-    }
-}
-
-/// `/proc/thread-self/fail-nth` of the thread that opened it.
-struct FailNth(File);
-
-impl FailNth {
-    fn open() -> Result<FailNth, String> {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/proc/thread-self/fail-nth")
-            .map(FailNth)
-            .map_err(|e| format!("/proc/thread-self/fail-nth: {e} (no CONFIG_FAULT_INJECTION?)"))
-    }
-
-    fn write(&self, k: u32) {
-        let s = k.to_string();
-        // SAFETY: Writing a local buffer.
-        let n = unsafe { libc::write(self.0.as_raw_fd(), s.as_ptr().cast(), s.len()) };
-        assert_eq!(n, s.len() as isize, "fail-nth: errno {}", errno());
-    }
-
-    /// Fails the k-th slab allocation of the thread from now on.
-    fn arm(&self, k: u32) {
-        self.write(k);
-    }
-
-    /// Stops injecting: whether the fault was injected. Allocation-free, so that nothing
-    /// between the operation and this call can take the fault.
-    fn disarm(&self) -> bool {
-        let mut buf = [0u8; 16];
-        // SAFETY: Reading into a local buffer.
-        let n = unsafe { libc::pread(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 16, 0) };
-        let left = buf[..n.max(0) as usize]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .fold(0u64, |v, b| v * 10 + (b - b'0') as u64);
-        // SAFETY: Writing a constant.
-        unsafe { libc::write(self.0.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-        let fired = n > 0 && left == 0;
-        if fired {
-            INJECTED.fetch_add(1, SeqCst);
-        }
-        fired
     }
 }
 
@@ -221,14 +173,7 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Configures failslab for fail-nth; the other tests need it.
 fn failslab_setup() -> TestResult {
-    let mut saved = SAVED.lock().unwrap();
-    for (name, value) in SETTINGS {
-        let path = format!("{FAILSLAB}/{name}");
-        let old = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{path}: {e} (no CONFIG_FAILSLAB or debugfs?)"))?;
-        std::fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
-        saved.push((path, old.trim().to_string()));
-    }
+    *FAILSLAB.lock().unwrap() = Some(Failslab::enable()?);
     FailNth::open()?;
     Ok(())
 }
@@ -685,9 +630,7 @@ fn object_ioctl_faults() -> TestResult {
 
 /// The total, and the failslab settings put back.
 fn faults_injected() -> TestResult {
-    for (path, old) in SAVED.lock().unwrap().drain(..) {
-        std::fs::write(&path, old).map_err(|e| format!("{path}: {e}"))?;
-    }
+    drop(FAILSLAB.lock().unwrap().take());
     let n = INJECTED.load(SeqCst);
     println!("# {n} faults injected in all");
     check!(n > 0, "no fault was injected");

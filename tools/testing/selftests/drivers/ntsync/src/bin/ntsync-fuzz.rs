@@ -2,7 +2,7 @@
 
 //! Robustness fuzzer of `/dev/ntsync`, for either driver.
 //!
-//! Usage: `ntsync-fuzz [-v] SEED SECONDS` (`-v` prints every step).
+//! Usage: `ntsync-fuzz [-v] [--failslab] SEED SECONDS` (`-v` prints every step).
 //!
 //! Each iteration is one ioctl or one concurrent scenario, chosen by a PRNG seeded with SEED,
 //! so that a seed always runs the same steps apart from their timing.
@@ -23,6 +23,11 @@
 //! wait; storms of signals, with and without SA_RESTART, during a wait; EMFILE. After each,
 //! the objects must be in the state that the scenario determines, and usable.
 //!
+//! With `--failslab` (a kernel with CONFIG_FAILSLAB: the debug kernel), a quarter of the
+//! single calls run with one of the first few slab allocations of the call failed
+//! (`/proc/thread-self/fail-nth`): a device command may then fail with ENOMEM, having changed
+//! nothing and left no descriptor; any other result must be the model's.
+//!
 //! One TAP line per check: `calls` (results and written bytes as modelled), `errnos` (every
 //! errno in the allowed set), `states` (read back as modelled; semaphore count <= max, mutex
 //! owner zero exactly when its count is), one line per scenario, `no_hang` (a watchdog fails
@@ -34,6 +39,7 @@ use libc::{
     EBADF, EFAULT, EINTR, EINVAL, EMFILE, ENFILE, ENOMEM, ENOTTY, EOVERFLOW, EOWNERDEAD, EPERM,
     ETIMEDOUT, SIGKILL, SIGUSR1, SIGUSR2,
 };
+use ntsync_selftests::failslab::{FailNth, Failslab, INJECTED};
 use ntsync_selftests::tap::{self, TestResult};
 use ntsync_selftests::*;
 use std::collections::BTreeMap;
@@ -79,7 +85,9 @@ const CHECKS: [&str; 11] = [
 const SCENARIOS: [usize; 7] = [CLOSE, CLOSE_RACE, FORK, KILL, EXEC, STORM, EMFILE_CHECK];
 /// The close scenario's variant that races the close with waits; counted as
 /// `close_during_wait`.
-const CLOSE_RACE: usize = CHECKS.len();
+const CLOSE_RACE: usize = 100;
+/// The check of `--failslab`, after the others: that faults were injected.
+const ALLOC: usize = CHECKS.len();
 
 /// At most this many objects in the pool of the single calls.
 const POOL_MAX: usize = 16;
@@ -567,6 +575,10 @@ struct Fuzz {
     checks: Vec<Check>,
     errnos: BTreeMap<i32, u64>,
     fds_at_start: usize,
+    /// With `--failslab`: the main thread's fail-nth, and failslab set up until the end.
+    nth: Option<(FailNth, Failslab)>,
+    /// Device commands that failed with ENOMEM under an injected fault.
+    enomem: u64,
 }
 
 fn open_dev() -> File {
@@ -806,7 +818,7 @@ impl Blockers {
 }
 
 impl Fuzz {
-    fn new(seed: u64, verbose: bool) -> Fuzz {
+    fn new(seed: u64, verbose: bool, nth: Option<(FailNth, Failslab)>) -> Fuzz {
         let fds_at_start = fd_count();
         let dev = open_dev();
         let other = open_dev();
@@ -823,9 +835,13 @@ impl Fuzz {
             next_inst: 3,
             pool: Vec::new(),
             pipe: pipe(),
-            checks: (0..CHECKS.len()).map(|_| Check::default()).collect(),
+            checks: (0..CHECKS.len() + nth.is_some() as usize)
+                .map(|_| Check::default())
+                .collect(),
             errnos: BTreeMap::new(),
             fds_at_start,
+            nth,
+            enomem: 0,
         }
     }
 
@@ -1311,9 +1327,32 @@ impl Fuzz {
             input[8..16].copy_from_slice(&(fds_addr as u64).to_ne_bytes());
         }
         let addr = self.mem.place(c.ptr, &input);
-        self.trace(|| format!("{c:x?} expect {:?}", e.ret));
+        let arm = match self.nth {
+            Some(_) if self.rng.pct(25) => Some(1 + self.rng.below(6) as u32),
+            _ => None,
+        };
+        self.trace(|| format!("{c:x?} expect {:?}, fail allocation {arm:?}", e.ret));
+        if let (Some(k), Some((nth, _))) = (arm, &self.nth) {
+            nth.arm(k);
+        }
         let got = ioctl_raw(c.fd, c.cmd, addr);
+        let fired = arm.is_some() && self.nth.as_ref().is_some_and(|(nth, _)| nth.disarm());
         self.checks[CALLS].runs += 1;
+        let device_cmd =
+            matches!(c.target, Target::Dev | Target::Other) && DEV_CMDS.contains(&c.cmd);
+        if arm.is_some() {
+            self.checks[ALLOC].runs += 1;
+        }
+        let e = if fired && got == Err(ENOMEM) && device_cmd {
+            // Failed cleanly: nothing made, nothing acquired, nothing written.
+            self.enomem += 1;
+            Expect {
+                touched: e.touched,
+                ..Expect::err(ENOMEM)
+            }
+        } else {
+            e
+        };
         if let Err(err) = got {
             self.note_errno(err, || format!("{c:x?}"));
         }
@@ -1883,17 +1922,21 @@ impl Fuzz {
             checks,
             errnos,
             fds_at_start,
+            nth,
+            enomem,
             ..
         } = self;
         drop((dev, other, pipe));
         let fds_at_end = fd_count();
+        // failslab put back, and its descriptor (counted at the start) closed.
+        drop(nth);
         let counts: Vec<String> = errnos
             .iter()
             .map(|(e, n)| format!("{} {n}", errname(*e)))
             .collect();
         let mut results: Vec<(String, TestResult)> = Vec::new();
         for (k, c) in checks.iter().enumerate() {
-            let name = CHECKS[k];
+            let name = CHECKS.get(k).copied().unwrap_or("allocation_failures");
             let what = match k {
                 CALLS => format!("{name}: {} calls as modelled", c.runs),
                 ERRNOS => format!("{name}: all allowed ({})", counts.join(", ")),
@@ -1902,6 +1945,11 @@ impl Fuzz {
                 FD_TABLE => {
                     format!("{name}: {fds_at_start} descriptors at the start and at the end")
                 }
+                ALLOC => format!(
+                    "{name}: {} faults injected in {} calls, {enomem} of them failed with ENOMEM",
+                    INJECTED.load(Relaxed),
+                    c.runs
+                ),
                 _ => format!("{name}: {} runs", c.runs),
             };
             let mut result = if c.failures == 0 {
@@ -1911,6 +1959,9 @@ impl Fuzz {
             };
             if SCENARIOS.contains(&k) && c.runs == 0 {
                 result = Err("never ran".into());
+            }
+            if k == ALLOC && INJECTED.load(Relaxed) == 0 {
+                result = Err("no fault was injected".into());
             }
             if k == FD_TABLE && result.is_ok() && fds_at_end != fds_at_start {
                 result = Err(format!(
@@ -2015,7 +2066,7 @@ fn watchdog() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: ntsync-fuzz [-v] SEED SECONDS");
+    eprintln!("usage: ntsync-fuzz [-v] [--failslab] SEED SECONDS");
     std::process::exit(2)
 }
 
@@ -2024,19 +2075,35 @@ fn main() {
     if args.first().map(String::as_str) == Some("--exec-check") {
         exec_checked(&args[1..]);
     }
-    let verbose = args.first().map(String::as_str) == Some("-v");
-    if verbose {
-        args.remove(0);
-    }
+    let mut flag = |name: &str| match args.iter().position(|a| a == name) {
+        Some(i) => {
+            args.remove(i);
+            true
+        }
+        None => false,
+    };
+    let verbose = flag("-v");
+    let failslab = flag("--failslab");
     let [seed, secs] = args.as_slice() else {
         usage()
     };
     let (Ok(seed), Ok(secs)) = (seed.parse::<u64>(), secs.parse::<f64>()) else {
         usage()
     };
-    tap::plan(&CHECKS);
+    let mut names = CHECKS.to_vec();
+    if failslab {
+        names.push("allocation_failures");
+    }
+    tap::plan(&names);
+    let nth = failslab.then(|| {
+        let setup = Failslab::enable().and_then(|f| Ok((FailNth::open()?, f)));
+        setup.unwrap_or_else(|e| {
+            println!("not ok {} - allocation_failures: {e}", names.len());
+            std::process::exit(1)
+        })
+    });
     watchdog();
-    let mut fuzz = Fuzz::new(seed, verbose);
+    let mut fuzz = Fuzz::new(seed, verbose, nth);
     fuzz.run(Instant::now() + Duration::from_secs_f64(secs));
     let failed = fuzz.report();
     std::process::exit(failed.min(100) as i32);
