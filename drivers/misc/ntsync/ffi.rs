@@ -190,6 +190,16 @@ impl core::ops::Deref for ObjectRef {
     }
 }
 
+/// Completes the release of files whose last reference a kernel thread dropped. Such a
+/// release is deferred to a workqueue, and an object file holds the module until it runs: a
+/// KUnit test that made object files while the module loaded would otherwise keep the module
+/// busy for a moment after `insmod` returns.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn flush_delayed_fput() {
+    // SAFETY: No preconditions; it may sleep, and KUnit tests run in process context.
+    unsafe { bindings::flush_delayed_fput() };
+}
+
 /// Stores `val` at user address `addr` in one piece, as `put_user()` does: on a fault nothing
 /// is written, where a copy would leave the bytes before the fault written.
 pub(crate) fn put_user_u32(addr: usize, val: u32) -> Result {

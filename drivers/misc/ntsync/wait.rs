@@ -665,6 +665,12 @@ mod tests {
 
     #[test]
     fn wait_all_takes_everything_at_once_or_nothing() -> Result {
+        let result = wait_all_takes_everything_at_once_or_nothing_with_files();
+        ffi::flush_delayed_fput();
+        result
+    }
+
+    fn wait_all_takes_everything_at_once_or_nothing_with_files() -> Result {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
         let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
@@ -695,6 +701,12 @@ mod tests {
 
     #[test]
     fn the_alert_ends_a_wait_all_with_index_count() -> Result {
+        let result = the_alert_ends_a_wait_all_with_index_count_with_files();
+        ffi::flush_delayed_fput();
+        result
+    }
+
+    fn the_alert_ends_a_wait_all_with_index_count_with_files() -> Result {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
         let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
