@@ -71,7 +71,7 @@ pub(crate) struct Inner {
 impl Inner {
     /// Hands the object to queued wait-any waiters for as long as it stays signaled.
     pub(crate) fn wake_any(&mut self) {
-        wait::wake_any(&mut self.state, &self.any_waiters);
+        wait::wake_any(&mut self.state, &mut self.any_waiters);
     }
 }
 

@@ -312,14 +312,19 @@ impl WaitEntry {
 
 /// Offers the object with `state` to its queued wait-any `waiters`, oldest first. Runs with
 /// the object locked.
-pub(crate) fn wake_any(state: &mut State, waiters: &[WaitEntry]) {
-    for entry in waiters {
+///
+/// Every entry of a satisfied waiter leaves the queue here, in the pass that looks at it
+/// anyway: a waiter this object satisfied then need not search the queue for itself, which
+/// would make waking many waiters at once quadratic.
+pub(crate) fn wake_any(state: &mut State, waiters: &mut KVec<WaitEntry>) {
+    waiters.retain(|entry| {
         let waiter = &entry.waiter;
         if state.is_signaled(waiter.owner) && waiter.try_claim(entry.index) {
             waiter.acquire(state);
             waiter.task.wake_up();
         }
-    }
+        waiter.claimed_index().is_none()
+    });
 }
 
 /// Offers `obj`, which the holder of the wait-all lock has dev-locked and changed, to its
@@ -466,9 +471,18 @@ impl Drop for Queued<'_> {
     fn drop(&mut self) {
         let waiter = self.waiter;
         let others = |entry: &mut WaitEntry| !Arc::ptr_eq(&entry.waiter, waiter);
+        // The object that satisfied a wait-any (or the alert, a wait-all) took all of the
+        // waiter's entries off its queue when it did; see `wake_any`.
+        let satisfier = waiter
+            .claimed_index()
+            .and_then(|index| waiter.objs.iter().nth(index as usize))
+            .map(|(_, obj)| obj);
+        let searched = |obj: &Object| !satisfier.is_some_and(|s| core::ptr::eq(s, obj));
         if !waiter.all {
             for (_, obj) in waiter.objs.iter().take(self.reached) {
-                obj.lock().any_waiters.retain(others);
+                if searched(obj) {
+                    obj.lock().any_waiters.retain(others);
+                }
             }
             return;
         }
@@ -482,7 +496,7 @@ impl Drop for Queued<'_> {
                 obj.count_all_waiter(&all, false);
             }
         }
-        if let Some(alert) = waiter.objs.alert() {
+        if let Some(alert) = waiter.objs.alert().filter(|alert| searched(alert)) {
             alert.lock_held(&all).any_waiters.retain(others);
         }
     }
@@ -608,6 +622,14 @@ mod tests {
         }
     }
 
+    fn queue_of<const N: usize>(entries: [WaitEntry; N]) -> Result<KVec<WaitEntry>> {
+        let mut queue = KVec::with_capacity(N, GFP_KERNEL)?;
+        for e in entries {
+            queue.push(e, GFP_KERNEL)?;
+        }
+        Ok(queue)
+    }
+
     fn sem_count(obj: &Object) -> u32 {
         match &obj.lock().state {
             State::Sem(sem) => sem.count(),
@@ -618,27 +640,31 @@ mod tests {
     #[test]
     fn one_unit_satisfies_the_oldest_waiter_only() -> Result {
         let (a, b) = (waiter(1)?, waiter(2)?);
-        let queue = [entry(&a, 3), entry(&b, 5)];
+        let mut queue = queue_of([entry(&a, 3), entry(&b, 5)])?;
         let mut state = State::Sem(Semaphore::new(0, 2).ok_or(EINVAL)?);
-        wake_any(&mut state, &queue);
+        wake_any(&mut state, &mut queue);
         assert_eq!(a.claimed_index(), None);
+        assert_eq!(queue.len(), 2);
         if let State::Sem(sem) = &mut state {
             assert_eq!(sem.release(1), Ok(0));
         }
-        wake_any(&mut state, &queue);
+        wake_any(&mut state, &mut queue);
         assert_eq!(a.claimed_index(), Some(3));
         assert_eq!(b.claimed_index(), None);
         assert!(!state.is_signaled(2));
+        // The satisfied waiter left the queue; the other is still in it.
+        assert_eq!(queue.len(), 1);
+        assert!(Arc::ptr_eq(&queue[0].waiter, &b));
         Ok(())
     }
 
     #[test]
     fn a_mutex_skips_other_owners_and_reports_abandonment() -> Result {
         let (other, killer) = (waiter(2)?, waiter(7)?);
-        let queue = [entry(&other, 0), entry(&killer, 1)];
+        let mut queue = queue_of([entry(&other, 0), entry(&killer, 1)])?;
         let mut mutex = Mutex::new(7, 1).ok_or(EINVAL)?;
         let mut state = State::Mutex(mutex);
-        wake_any(&mut state, &queue);
+        wake_any(&mut state, &mut queue);
         assert_eq!(other.claimed_index(), None);
         assert_eq!(killer.claimed_index(), Some(1));
         assert!(!killer.abandoned.load(Relaxed));
@@ -646,7 +672,7 @@ mod tests {
         assert_eq!(mutex.kill(7), Ok(()));
         let late = waiter(9)?;
         let mut state = State::Mutex(mutex);
-        wake_any(&mut state, &[entry(&late, 4)]);
+        wake_any(&mut state, &mut queue_of([entry(&late, 4)])?);
         assert_eq!(late.claimed_index(), Some(4));
         assert!(late.abandoned.load(Relaxed));
         assert_eq!(state, State::Mutex(Mutex::new(9, 1).ok_or(EINVAL)?));
