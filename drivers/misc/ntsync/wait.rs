@@ -47,8 +47,8 @@ const UNCLAIMED: i32 = -1;
 const SLOTS: usize = uapi::MAX_WAIT_COUNT + 1;
 
 /// The objects a wait names, then its alert event if it has one; each kept alive for the
-/// whole wait, so closing an fd meanwhile is harmless. `R` is an array of slots: every slot a
-/// wait may need while it is being set up, as many as it uses once it sleeps.
+/// whole wait, so closing an fd meanwhile is harmless. `R` is an array of slots, a few more
+/// than the wait names at most (see [`wait`]), or a slice of them.
 ///
 /// # Invariants
 ///
@@ -60,13 +60,13 @@ pub(crate) struct Objects<R: ?Sized = [Option<ObjectRef>]> {
     refs: R,
 }
 
-/// The objects of a wait being set up, on the stack.
-type AllObjects = Objects<[Option<ObjectRef>; SLOTS]>;
+/// `N` slots of objects, on the stack or in a waiter.
+type Slots<const N: usize> = Objects<[Option<ObjectRef>; N]>;
 
-impl AllObjects {
-    /// The objects, then the alert.
+impl<const N: usize> Slots<N> {
+    /// The objects, then the alert; at most `N`.
     fn from_iter(objs: impl Iterator<Item = ObjectRef>, count: usize) -> Self {
-        let mut refs = [const { None }; SLOTS];
+        let mut refs = [const { None }; N];
         let mut len = 0;
         for (slot, obj) in refs.iter_mut().zip(objs) {
             *slot = Some(obj);
@@ -77,6 +77,7 @@ impl AllObjects {
     }
 
     /// Checks a wait request and resolves its fds, then the alert, into objects of `dev`.
+    /// `N` must leave room for all of them, if the request is valid.
     fn from_user(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<Self> {
         if args.pad != 0 || args.flags & !uapi::WAIT_REALTIME != 0 || args.owner == 0 {
             return Err(EINVAL);
@@ -85,8 +86,9 @@ impl AllObjects {
         if count > uapi::MAX_WAIT_COUNT {
             return Err(EINVAL);
         }
-        let mut fds = [0u8; uapi::MAX_WAIT_COUNT * size_of::<u32>()];
-        let fds = &mut fds[..count * size_of::<u32>()];
+        let mut fds = [[0u8; size_of::<u32>()]; N];
+        let fds = fds.as_flattened_mut();
+        let fds = fds.get_mut(..count * size_of::<u32>()).ok_or(EINVAL)?;
         UserSlice::new(UserPtr::from_addr(args.objs as usize), fds.len())
             .reader()
             .read_slice(fds)?;
@@ -106,24 +108,24 @@ impl AllObjects {
                 return Err(EINVAL);
             }
             // INVARIANT: At most `count + 1` fds, filled in order.
-            objs.refs[objs.len] = Some(obj);
+            *objs.refs.get_mut(objs.len).ok_or(EINVAL)? = Some(obj);
             objs.len += 1;
         }
         Ok(objs)
     }
 
-    /// Moves the objects into `N` slots, which must be at least `len`, leaving none here.
-    fn take<const N: usize>(&mut self) -> Objects<[Option<ObjectRef>; N]> {
-        let mut refs = [const { None }; N];
-        for (slot, obj) in refs.iter_mut().zip(&mut self.refs[..self.len]) {
-            *slot = obj.take();
+    /// Moves the objects out, leaving none here.
+    fn take(&mut self) -> Self {
+        // INVARIANT: All slots are emptied here, and the taken ones keep their order.
+        let (len, count) = (
+            core::mem::take(&mut self.len),
+            core::mem::take(&mut self.count),
+        );
+        Objects {
+            refs: core::mem::replace(&mut self.refs, [const { None }; N]),
+            len,
+            count,
         }
-        let (len, count) = (self.len.min(N), self.count.min(N));
-        // INVARIANT: The slots were emptied.
-        self.len = 0;
-        self.count = 0;
-        // INVARIANT: The first `len` slots were filled, in order.
-        Objects { refs, len, count }
     }
 }
 
@@ -196,29 +198,13 @@ pub(crate) struct Waiter<R: ?Sized = [Option<ObjectRef>]> {
 }
 
 impl Waiter {
-    /// A waiter for the calling task that takes over `objs`, in an allocation sized for
-    /// their number: most waits name one or two objects.
-    fn new(
+    /// A waiter for the calling task that takes over `objs`, in an allocation sized like
+    /// them: see [`wait`].
+    fn new<const N: usize>(
         owner: u32,
         all: bool,
         deadline: Option<Deadline>,
-        objs: &mut AllObjects,
-    ) -> Result<Arc<Self>> {
-        match objs.len {
-            0..=1 => Self::with_slots::<1>(owner, all, deadline, objs),
-            2 => Self::with_slots::<2>(owner, all, deadline, objs),
-            3..=4 => Self::with_slots::<4>(owner, all, deadline, objs),
-            5..=8 => Self::with_slots::<8>(owner, all, deadline, objs),
-            9..=16 => Self::with_slots::<16>(owner, all, deadline, objs),
-            _ => Self::with_slots::<SLOTS>(owner, all, deadline, objs),
-        }
-    }
-
-    fn with_slots<const N: usize>(
-        owner: u32,
-        all: bool,
-        deadline: Option<Deadline>,
-        objs: &mut AllObjects,
+        objs: &mut Slots<N>,
     ) -> Result<Arc<Self>> {
         let waiter: Arc<Waiter<[Option<ObjectRef>; N]>> = Arc::new(
             Waiter {
@@ -228,7 +214,7 @@ impl Waiter {
                 deadline,
                 claimed: Atomic::new(UNCLAIMED),
                 abandoned: Atomic::new(false),
-                objs: objs.take::<N>(),
+                objs: objs.take(),
             },
             GFP_KERNEL,
         )?;
@@ -317,14 +303,21 @@ impl WaitEntry {
 /// anyway: a waiter this object satisfied then need not search the queue for itself, which
 /// would make waking many waiters at once quadratic.
 pub(crate) fn wake_any(state: &mut State, waiters: &mut KVec<WaitEntry>) {
-    waiters.retain(|entry| {
+    let mut i = 0;
+    while let Some(entry) = waiters.get(i) {
         let waiter = &entry.waiter;
         if state.is_signaled(waiter.owner) && waiter.try_claim(entry.index) {
             waiter.acquire(state);
             waiter.task.wake_up();
         }
-        waiter.claimed_index().is_none()
-    });
+        // Also the entries of waiters satisfied before, here (a wait-any may name this
+        // object more than once) or elsewhere.
+        if waiter.claimed_index().is_some() {
+            let _ = waiters.remove(i);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// Offers `obj`, which the holder of the wait-all lock has dev-locked and changed, to its
@@ -540,7 +533,11 @@ fn sleep(dev: &Device, waiter: Arc<Waiter>) -> Result<Acquired> {
 }
 
 /// Acquires the first signaled object, sleeping until there is one if need be.
-fn wait_any(dev: &Device, objs: &mut AllObjects, args: &uapi::WaitArgs) -> Result<Acquired> {
+fn wait_any<const N: usize>(
+    dev: &Device,
+    objs: &mut Slots<N>,
+    args: &uapi::WaitArgs,
+) -> Result<Acquired> {
     // Most waits find an object already signaled: take it without a waiter or any queueing.
     for (index, obj) in objs.iter() {
         let mut inner = obj.lock();
@@ -556,7 +553,11 @@ fn wait_any(dev: &Device, objs: &mut AllObjects, args: &uapi::WaitArgs) -> Resul
 }
 
 /// Acquires all objects at once, or the alert, sleeping until one of them is possible.
-fn wait_all(dev: &Device, objs: &mut AllObjects, args: &uapi::WaitArgs) -> Result<Acquired> {
+fn wait_all<const N: usize>(
+    dev: &Device,
+    objs: &mut Slots<N>,
+    args: &uapi::WaitArgs,
+) -> Result<Acquired> {
     // Most waits find everything signaled: take it without a waiter or any queueing. As
     // when queued, the objects are offered before the alert.
     let acquired = acquire_all(&dev.wait_all.lock(), objs, args.owner, None, || true);
@@ -579,17 +580,31 @@ fn wait_all(dev: &Device, objs: &mut AllObjects, args: &uapi::WaitArgs) -> Resul
     sleep(dev, waiter)
 }
 
+fn wait_in<const N: usize>(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<Acquired> {
+    let mut objs = Slots::<N>::from_user(dev, args, all)?;
+    if all {
+        wait_all(dev, &mut objs, args)
+    } else {
+        wait_any(dev, &mut objs, args)
+    }
+}
+
 /// `NTSYNC_IOC_WAIT_ANY` (`all` false) and `NTSYNC_IOC_WAIT_ALL`: acquires the first
 /// signaled object, or all objects at once, sleeping until that is possible, the alert is
 /// signaled, the deadline passes or a signal arrives. Only `index` is written back.
 pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
     let args: uapi::WaitArgs = read_user(arg)?;
-    let mut objs = AllObjects::from_user(dev, &args, all)?;
-    let acquired = if all {
-        wait_all(dev, &mut objs, &args)?
-    } else {
-        wait_any(dev, &mut objs, &args)?
-    };
+    // Most waits name one or two objects. Sizing the stack copy and the waiter for the
+    // request keeps a small wait from setting up, moving and allocating room for 65.
+    let slots = (args.count as usize).saturating_add(usize::from(args.alert != 0));
+    let acquired = match slots {
+        0..=1 => wait_in::<1>(dev, &args, all),
+        2 => wait_in::<2>(dev, &args, all),
+        3..=4 => wait_in::<4>(dev, &args, all),
+        5..=8 => wait_in::<8>(dev, &args, all),
+        9..=16 => wait_in::<16>(dev, &args, all),
+        _ => wait_in::<SLOTS>(dev, &args, all),
+    }?;
     ffi::put_user_u32(arg + uapi::WAIT_INDEX_OFFSET, acquired.index)?;
     if acquired.abandoned {
         return Err(EOWNERDEAD);
@@ -611,7 +626,7 @@ mod tests {
             owner,
             false,
             None,
-            &mut Objects::from_iter(core::iter::empty(), 0),
+            &mut Slots::<1>::from_iter(core::iter::empty(), 0),
         )
     }
 
@@ -700,7 +715,7 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
         let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
-        let mut objs = Objects::from_iter(
+        let mut objs = Slots::<2>::from_iter(
             [
                 ObjectRef::new_file(sem.clone())?,
                 ObjectRef::new_file(event.clone())?,
@@ -736,7 +751,7 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
         let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
-        let mut objs = Objects::from_iter(
+        let mut objs = Slots::<2>::from_iter(
             [
                 ObjectRef::new_file(sem.clone())?,
                 ObjectRef::new_file(alert.clone())?,
