@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub mod failslab;
+pub mod rng;
 pub mod tap;
 
 #[repr(C)]

@@ -33,6 +33,7 @@
 //! boundary, `b=kept` means that the bytes before it were not written, `b=@<offset>:<hex>`
 //! shows them from the first one written.
 
+use ntsync_selftests::rng::Rng;
 use ntsync_selftests::{
     ioctl_raw, IOC_CREATE_EVENT, IOC_CREATE_MUTEX, IOC_CREATE_SEM, IOC_EVENT_PULSE, IOC_EVENT_READ,
     IOC_EVENT_RESET, IOC_EVENT_SET, IOC_MUTEX_KILL, IOC_MUTEX_READ, IOC_MUTEX_UNLOCK, IOC_SEM_READ,
@@ -59,45 +60,6 @@ const FIGETBSZ: libc::Ioctl = 2;
 
 // ---------------------------------------------------------------------------------------
 // Deterministic randomness and hashing.
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `pct` percent.
-    fn pct(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
-
-    /// An index into `weights`, chosen with probability proportional to the weight.
-    fn weighted(&mut self, weights: &[u32]) -> usize {
-        let total: u32 = weights.iter().sum();
-        let mut x = (self.next() % u64::from(total)) as u32;
-        for (i, &w) in weights.iter().enumerate() {
-            if x < w {
-                return i;
-            }
-            x -= w;
-        }
-        weights.len() - 1
-    }
-}
 
 fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -612,7 +574,7 @@ impl<'m> Pool<'m> {
             return Tgt::Slot(rng.pick(&live));
         }
         match rng.weighted(&[30, 10, 8, 14, 10, 10, 4]) {
-            0 => Tgt::Foreign(rng.below(FOREIGN)),
+            0 => Tgt::Foreign(rng.index(FOREIGN)),
             1 => Tgt::Dev,
             2 => Tgt::ForeignDev,
             3 => Tgt::Pipe,
@@ -644,7 +606,7 @@ impl<'m> Pool<'m> {
             }
         }
         match rng.weighted(&[85, 5, 5, 5]) {
-            0 => 1 + rng.below(3) as u32,
+            0 => 1 + rng.index(3) as u32,
             1 => 0,
             2 => 4,
             _ => u32::MAX,
@@ -732,12 +694,12 @@ impl<'m> Pool<'m> {
             return self.op_close(rng, out);
         }
         let slot = rng.pick(&empty);
-        let (cmd, kind, args) = match rng.below(3) {
+        let (cmd, kind, args) = match rng.index(3) {
             0 => {
                 let (c, m) = match rng.weighted(&[70, 6, 4, 4, 4, 4, 4, 4]) {
                     0 => {
-                        let c = rng.below(4) as u32;
-                        (c, c + rng.below(4) as u32)
+                        let c = rng.index(4) as u32;
+                        (c, c + rng.index(4) as u32)
                     }
                     1 => (3, 2),
                     2 => (1, 0),
@@ -750,10 +712,10 @@ impl<'m> Pool<'m> {
                 (IOC_CREATE_SEM, Kind::Sem, [c, m])
             }
             1 => {
-                let o = 1 + rng.below(3) as u32;
+                let o = 1 + rng.index(3) as u32;
                 let args = match rng.weighted(&[40, 30, 6, 6, 6, 6, 6]) {
                     0 => [0, 0],
-                    1 => [o, 1 + rng.below(3) as u32],
+                    1 => [o, 1 + rng.index(3) as u32],
                     2 => [0, 1],
                     3 => [o, 0],
                     4 => [o, u32::MAX - 1],
@@ -897,7 +859,7 @@ impl<'m> Pool<'m> {
     /// command on a device, or a command no ntsync file knows.
     fn op_badcmd(&mut self, rng: &mut Rng, out: &mut String) {
         let t = self.target(rng, 30);
-        let (cmd, name) = match (t, rng.below(3)) {
+        let (cmd, name) = match (t, rng.index(3)) {
             (_, 0) => (rng.pick(&UNKNOWN_CMDS), "unknown"),
             (Tgt::Dev | Tgt::ForeignDev, _) => {
                 let c = rng.pick(&OBJ_CMDS);
@@ -943,8 +905,8 @@ impl<'m> Pool<'m> {
         let usable = self.usable();
         let count: u32 = match rng.weighted(&[5, 75, 8, 4, 3, 3, 2]) {
             0 => 0,
-            1 => 1 + rng.below(4) as u32,
-            2 => 5 + rng.below(4) as u32,
+            1 => 1 + rng.index(4) as u32,
+            2 => 5 + rng.index(4) as u32,
             3 => 64,
             4 => 65,
             5 => u32::MAX,
@@ -956,7 +918,7 @@ impl<'m> Pool<'m> {
             // Distinct objects, so that the wait is valid.
             let mut l = usable.clone();
             for _ in 0..n {
-                let j = rng.below(l.len());
+                let j = rng.index(l.len());
                 tgts.push(Tgt::Slot(l.swap_remove(j)));
             }
         } else {
@@ -1108,7 +1070,7 @@ impl<'m> Pool<'m> {
                 out.push_str(&errname(e));
             }
         };
-        let sub = rng.below(14);
+        let sub = rng.index(14);
         let name = [
             "read", "write", "lseek", "poll", "getfl", "getfd", "fstat", "readlink", "mmap",
             "fionread", "figetbsz", "fionbio", "fioqsize", "fioclex",
@@ -1220,7 +1182,7 @@ impl<'m> Pool<'m> {
                     9 => (libc::FIONREAD, SENT),
                     10 => (FIGETBSZ, SENT),
                     11 if matches!(t, Tgt::Pipe) => (libc::FIONBIO, 1),
-                    11 => (libc::FIONBIO, rng.below(2) as u32),
+                    11 => (libc::FIONBIO, rng.index(2) as u32),
                     12 => (libc::FIOQSIZE, SENT),
                     _ => (rng.pick(&[libc::FIOCLEX, libc::FIONCLEX]), SENT),
                 };

@@ -40,6 +40,7 @@ use libc::{
     ETIMEDOUT, SIGKILL, SIGUSR1, SIGUSR2,
 };
 use ntsync_selftests::failslab::{FailNth, Failslab, INJECTED};
+use ntsync_selftests::rng::Rng;
 use ntsync_selftests::tap::{self, TestResult};
 use ntsync_selftests::*;
 use std::collections::BTreeMap;
@@ -166,44 +167,6 @@ fn errname(e: i32) -> String {
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pct(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-
-    /// A 32-bit value, mostly at an edge.
-    fn edgy(&mut self) -> u32 {
-        match self.below(7) {
-            0 => 0,
-            1 => 1,
-            2 => u32::MAX,
-            3 => u32::MAX - 1,
-            4 => 0x8000_0000,
-            5 => self.below(8) as u32,
-            _ => self.next() as u32,
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 //! Every wait has an absolute deadline at most 10 ms away, so the run ends on its own about
 //! SECONDS after it starts; a watchdog bails out if it does not.
 
+use ntsync_selftests::rng::Rng;
 use ntsync_selftests::{
     ioctl_raw, IOC_CREATE_EVENT, IOC_CREATE_MUTEX, IOC_CREATE_SEM, IOC_EVENT_PULSE, IOC_EVENT_READ,
     IOC_EVENT_RESET, IOC_EVENT_SET, IOC_MUTEX_KILL, IOC_MUTEX_READ, IOC_MUTEX_UNLOCK, IOC_SEM_READ,
@@ -74,26 +75,6 @@ fn errname(e: i32) -> String {
         libc::ETIMEDOUT => "ETIMEDOUT".into(),
         libc::EOWNERDEAD => "EOWNERDEAD".into(),
         _ => format!("errno {e}"),
-    }
-}
-
-/// xorshift64*, seeded per thread.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pct(&mut self, p: u64) -> bool {
-        self.below(100) < p
     }
 }
 
