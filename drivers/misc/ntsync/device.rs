@@ -42,8 +42,8 @@ use kernel::{
 
 /// What the device's wait-all lock protects besides the objects' wait-all queues.
 pub(crate) struct WaitAll {
-    /// Wait-all calls queued on this device.
-    pub(crate) queued: u32,
+    /// The entries in all those queues together.
+    pub(crate) entries: usize,
 }
 
 /// One open of `/dev/ntsync`. Its objects keep it alive after the device file is closed.
@@ -72,7 +72,7 @@ impl Device {
         static NEXT_ID: Atomic<u64> = Atomic::new(1);
         Arc::pin_init(
             pin_init!(Device {
-                wait_all <- new_mutex!(WaitAll { queued: 0 }, "Device::wait_all"),
+                wait_all <- new_mutex!(WaitAll { entries: 0 }, "Device::wait_all"),
                 objects <- new_mutex!(RBTree::new(), "Device::objects"),
                 next_object_id: Atomic::new(1),
                 id: NEXT_ID.fetch_add(1, Relaxed),

@@ -145,14 +145,17 @@ impl Object {
         op: impl FnOnce(&mut State) -> Result<R>,
         after: impl FnOnce(&mut State),
     ) -> Result<R> {
-        let mut inner = self.lock();
+        // The hint is only trusted under the spinlock, which orders it after the check that a
+        // wait-all queueing itself makes, but a wait-all already queued need not cost a trip.
         if self.all_hint.load(Relaxed) == 0 {
-            let ret = op(&mut inner.state)?;
-            inner.wake_any();
-            after(&mut inner.state);
-            return Ok(ret);
+            let mut inner = self.lock();
+            if self.all_hint.load(Relaxed) == 0 {
+                let ret = op(&mut inner.state)?;
+                inner.wake_any();
+                after(&mut inner.state);
+                return Ok(ret);
+            }
         }
-        drop(inner);
 
         // As the holder: the change and the dev-lock in one section, the wake-ups of wait-any
         // waiters and the release in another.

@@ -16,22 +16,25 @@ use crate::{
     },
     object::{
         read_user,
+        Inner,
         Object, //
     },
     state::State,
     uapi, //
 };
+use core::{
+    cell::Cell,
+    marker::PhantomPinned,
+    pin::Pin,
+    ptr::NonNull, //
+};
 use kernel::{
     fmt,
     prelude::*,
-    sync::{
-        aref::ARef,
-        atomic::{
-            Atomic,
-            Full,
-            Relaxed, //
-        },
-        Arc, //
+    sync::atomic::{
+        Atomic,
+        Full,
+        Relaxed, //
     },
     task::Task,
     uaccess::{
@@ -113,20 +116,6 @@ impl<const N: usize> Slots<N> {
         }
         Ok(objs)
     }
-
-    /// Moves the objects out, leaving none here.
-    fn take(&mut self) -> Self {
-        // INVARIANT: All slots are emptied here, and the taken ones keep their order.
-        let (len, count) = (
-            core::mem::take(&mut self.len),
-            core::mem::take(&mut self.count),
-        );
-        Objects {
-            refs: core::mem::replace(&mut self.refs, [const { None }; N]),
-            len,
-            count,
-        }
-    }
 }
 
 impl<const N: usize> core::ops::Deref for Objects<[Option<ObjectRef>; N]> {
@@ -178,14 +167,15 @@ impl Deadline {
     }
 }
 
-/// One blocked wait call.
+/// One blocked wait call. It lives in the waiting task's stack frame, inside the [`Queued`]
+/// that puts it on its objects' queues, so waiting allocates nothing.
 ///
 /// Several objects may try to satisfy the same waiter at once; `claimed` decides which one
 /// does. Only whoever moves it away from [`UNCLAIMED`] changes object state on the waiter's
 /// behalf and wakes the task, so a wait-any acquires exactly one object and a wait-all all of
 /// them exactly once.
-pub(crate) struct Waiter<R: ?Sized = [Option<ObjectRef>]> {
-    task: ARef<Task>,
+pub(crate) struct Waiter<'a> {
+    task: &'a Task,
     owner: u32,
     /// A wait-all rather than a wait-any.
     all: bool,
@@ -194,31 +184,26 @@ pub(crate) struct Waiter<R: ?Sized = [Option<ObjectRef>]> {
     claimed: Atomic<i32>,
     /// An acquired mutex had been abandoned.
     abandoned: Atomic<bool>,
-    objs: Objects<R>,
+    objs: &'a Objects,
 }
 
-impl Waiter {
-    /// A waiter for the calling task that takes over `objs`, in an allocation sized like
-    /// them: see [`wait`].
-    fn new<const N: usize>(
+impl<'a> Waiter<'a> {
+    fn new(
+        task: &'a Task,
         owner: u32,
         all: bool,
         deadline: Option<Deadline>,
-        objs: &mut Slots<N>,
-    ) -> Result<Arc<Self>> {
-        let waiter: Arc<Waiter<[Option<ObjectRef>; N]>> = Arc::new(
-            Waiter {
-                task: ARef::from(&**kernel::current!()),
-                owner,
-                all,
-                deadline,
-                claimed: Atomic::new(UNCLAIMED),
-                abandoned: Atomic::new(false),
-                objs: objs.take(),
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(waiter)
+        objs: &'a Objects,
+    ) -> Self {
+        Self {
+            task,
+            owner,
+            all,
+            deadline,
+            claimed: Atomic::new(UNCLAIMED),
+            abandoned: Atomic::new(false),
+            objs,
+        }
     }
 
     /// One line for the debugfs view: who waits, how, on which objects and until when.
@@ -271,15 +256,51 @@ impl Waiter {
 }
 
 /// A waiter's place in one object's queue.
+///
+/// # Invariants
+///
+/// `waiter` points to a live [`Waiter`] that stays where it is for as long as the entry is in
+/// a queue, and the entry leaves its queue (under the lock that guards the queue) before that
+/// waiter goes away.
 pub(crate) struct WaitEntry {
-    waiter: Arc<Waiter>,
+    /// The lifetime is the waiter's own and shorter; [`WaitEntry::waiter`] hands out no
+    /// more than the entry's borrow.
+    waiter: NonNull<Waiter<'static>>,
     /// What the waiter reports when this object satisfies it.
     index: u32,
 }
 
+// SAFETY: The entry only ever gives shared access to the waiter, and a `Waiter` may be shared
+// between tasks: its mutable parts are atomics, the rest is read-only.
+unsafe impl Send for WaitEntry {}
+
+// SAFETY: As for `Send`: a shared entry gives no more than shared access to the waiter.
+unsafe impl Sync for WaitEntry {}
+
 impl WaitEntry {
-    pub(crate) fn waiter(&self) -> &Waiter {
-        &self.waiter
+    /// An entry with which `waiter` reports `index`.
+    ///
+    /// # Safety
+    ///
+    /// `waiter` must stay at its address, alive, until the entry is dropped, and the entry must
+    /// only be used where `waiter` could be: its queue's lock serialises the two.
+    unsafe fn new(waiter: &Waiter<'_>, index: u32) -> Self {
+        // INVARIANT: The caller keeps `waiter` where it is for as long as the entry lives.
+        Self {
+            waiter: NonNull::from(waiter).cast(),
+            index,
+        }
+    }
+
+    pub(crate) fn waiter(&self) -> &Waiter<'_> {
+        // SAFETY: By the type invariant the waiter outlives the entry, which the returned
+        // reference borrows; whoever reaches the entry holds its queue's lock, which the
+        // waiter must take to leave.
+        unsafe { self.waiter.as_ref() }
+    }
+
+    fn is_for(&self, waiter: &Waiter<'_>) -> bool {
+        core::ptr::eq(self.waiter.as_ptr().cast_const().cast(), waiter)
     }
 
     /// Whether this entry, in `obj`'s queues, is the waiter's first: a waiter has an entry on
@@ -288,11 +309,32 @@ impl WaitEntry {
     pub(crate) fn is_first(&self, obj: &Object) -> bool {
         self.index == 0
             && self
-                .waiter
+                .waiter()
                 .objs
                 .iter()
                 .next()
                 .is_some_and(|(_, first)| core::ptr::eq(first, obj))
+    }
+}
+
+/// Takes `waiter`'s last entry out of `queue`, if one is still there.
+fn remove(queue: &mut KVec<WaitEntry>, waiter: &Waiter<'_>) -> bool {
+    match queue.iter().rposition(|entry| entry.is_for(waiter)) {
+        Some(i) => {
+            remove_at(queue, i);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Takes the `i`th entry out of `queue`, keeping the order of the rest: mostly the last one,
+/// which needs no moving.
+fn remove_at(queue: &mut KVec<WaitEntry>, i: usize) {
+    if i + 1 == queue.len() {
+        let _ = queue.pop();
+    } else {
+        let _ = queue.remove(i);
     }
 }
 
@@ -305,7 +347,7 @@ impl WaitEntry {
 pub(crate) fn wake_any(state: &mut State, waiters: &mut KVec<WaitEntry>) {
     let mut i = 0;
     while let Some(entry) = waiters.get(i) {
-        let waiter = &entry.waiter;
+        let waiter = entry.waiter();
         if state.is_signaled(waiter.owner) && waiter.try_claim(entry.index) {
             waiter.acquire(state);
             waiter.task.wake_up();
@@ -313,7 +355,7 @@ pub(crate) fn wake_any(state: &mut State, waiters: &mut KVec<WaitEntry>) {
         // Also the entries of waiters satisfied before, here (a wait-any may name this
         // object more than once) or elsewhere.
         if waiter.claimed_index().is_some() {
-            let _ = waiters.remove(i);
+            remove_at(waiters, i);
         } else {
             i += 1;
         }
@@ -324,13 +366,13 @@ pub(crate) fn wake_any(state: &mut State, waiters: &mut KVec<WaitEntry>) {
 /// wait-all waiters.
 pub(crate) fn wake_all(all: &WaitAll, obj: &Object) {
     for entry in obj.all_waiters.access(all) {
-        try_wake_all(all, &entry.waiter, Some(obj));
+        try_wake_all(all, entry.waiter(), Some(obj));
     }
 }
 
 /// Acquires all objects of the wait-all `waiter` as one step if every one is signaled for it.
 /// `locked` is already dev-locked by the caller.
-fn try_wake_all(all: &WaitAll, waiter: &Waiter, locked: Option<&Object>) {
+fn try_wake_all(all: &WaitAll, waiter: &Waiter<'_>, locked: Option<&Object>) {
     let acquired = acquire_all(all, &waiter.objs, waiter.owner, locked, || {
         waiter.try_claim(0)
     });
@@ -387,38 +429,43 @@ fn acquire_all(
 }
 
 /// A waiter queued on its objects. Dropping it takes the waiter off every queue it reached,
-/// on every return path.
+/// on every return path; as the queues point at the waiter, it must stay pinned until then.
 struct Queued<'a> {
     dev: &'a Device,
-    waiter: &'a Arc<Waiter>,
+    waiter: Waiter<'a>,
     /// How many of the waiter's objects (in `Objects::iter` order) the enqueueing reached.
-    reached: usize,
+    reached: Cell<usize>,
+    _pin: PhantomPinned,
 }
 
 impl<'a> Queued<'a> {
-    fn new(dev: &'a Device, waiter: &'a Arc<Waiter>) -> Self {
+    fn new(dev: &'a Device, waiter: Waiter<'a>) -> Self {
         Self {
             dev,
             waiter,
-            reached: 0,
+            reached: Cell::new(0),
+            _pin: PhantomPinned,
         }
     }
 
-    fn entry(&self, index: u32) -> WaitEntry {
-        WaitEntry {
-            waiter: self.waiter.clone(),
-            index,
-        }
+    fn entry(self: Pin<&Self>, index: u32) -> WaitEntry {
+        // SAFETY: The waiter is pinned inside `self`, whose `drop` takes every entry pushed
+        // anywhere (`reached` counts them) off its queue, under that queue's lock, before the
+        // waiter goes.
+        unsafe { WaitEntry::new(&self.get_ref().waiter, index) }
     }
 
     /// Queues the waiter and hands it whatever is already signaled. On failure the waiter
     /// may still have been satisfied by an object it reached.
-    fn enqueue(&mut self) -> Result {
-        if self.waiter.all {
-            self.enqueue_all()?;
+    fn enqueue(self: Pin<&Self>) -> Result {
+        let waiter = &self.waiter;
+        if waiter.all {
+            if self.reached.get() == 0 {
+                self.enqueue_all(&mut self.dev.wait_all.lock())?;
+            }
             // The objects come before the alert: it is offered only after they were.
-            if let Some(alert) = self.waiter.objs.alert() {
-                if self.waiter.claimed_index().is_none() {
+            if let Some(alert) = waiter.objs.alert() {
+                if waiter.claimed_index().is_none() {
                     alert.lock().wake_any();
                 }
             }
@@ -427,71 +474,83 @@ impl<'a> Queued<'a> {
         // Queueing in array order and offering each object as it is reached makes the lowest
         // signaled index win, objects before the alert; once satisfied, the rest need no
         // queueing.
-        for (index, obj) in self.waiter.objs.iter() {
-            if self.waiter.claimed_index().is_some() {
+        for (index, obj) in waiter.objs.iter().skip(self.reached.get()) {
+            if waiter.claimed_index().is_some() {
                 break;
             }
             let mut inner = obj.lock();
-            self.reached += 1;
-            inner.any_waiters.push(self.entry(index), GFP_NOWAIT)?;
+            self.join(&mut inner, index)?;
             inner.wake_any();
         }
         Ok(())
     }
 
-    fn enqueue_all(&mut self) -> Result {
-        let mut all = self.dev.wait_all.lock();
-        all.queued += 1;
-        for obj in self.waiter.objs.objects() {
-            self.reached += 1;
-            obj.all_waiters
-                .access_mut(&mut all)
-                .push(self.entry(0), GFP_KERNEL)?;
-            obj.count_all_waiter(&all, true);
-        }
-        if let Some(alert) = self.waiter.objs.alert() {
-            alert
-                .lock_held(&all)
-                .any_waiters
-                .push(self.entry(self.waiter.objs.count as u32), GFP_NOWAIT)?;
-        }
-        try_wake_all(&all, self.waiter, None);
+    /// Queues the wait-any waiter on the next object, whose `inner` the caller locked.
+    fn join(self: Pin<&Self>, inner: &mut Inner, index: u32) -> Result {
+        inner.any_waiters.push(self.entry(index), GFP_NOWAIT)?;
+        self.reached.set(self.reached.get() + 1);
         Ok(())
+    }
+
+    /// Queues the wait-all waiter on its objects and its alert, as the holder of the wait-all
+    /// lock, and hands it all of its objects if they are signaled by now.
+    fn enqueue_all(self: Pin<&Self>, all: &mut WaitAll) -> Result {
+        let waiter = &self.waiter;
+        for obj in waiter.objs.objects() {
+            obj.all_waiters
+                .access_mut(all)
+                .push(self.entry(0), GFP_KERNEL)?;
+            all.entries += 1;
+            self.reached.set(self.reached.get() + 1);
+            obj.count_all_waiter(all, true);
+        }
+        if let Some(alert) = waiter.objs.alert() {
+            alert
+                .lock_held(all)
+                .any_waiters
+                .push(self.entry(waiter.objs.count as u32), GFP_NOWAIT)?;
+            self.reached.set(self.reached.get() + 1);
+        }
+        try_wake_all(all, waiter, None);
+        Ok(())
+    }
+
+    /// Takes the waiter off every queue it reached. Whoever satisfied it did so holding the
+    /// lock of a queue it is on, and is done with it once that lock is released: from here
+    /// on the waiter is the caller's alone.
+    fn leave(&self) {
+        let waiter = &self.waiter;
+        let reached = self.reached.replace(0);
+        if reached == 0 {
+            return;
+        }
+        // An entry may already be gone (whoever satisfied the waiter removes it), but every
+        // lock is still taken: that is what makes the satisfier's last use of the waiter
+        // happen before this returns.
+        if !waiter.all {
+            for (_, obj) in waiter.objs.iter().take(reached) {
+                remove(&mut obj.lock().any_waiters, waiter);
+            }
+            return;
+        }
+        let mut all = self.dev.wait_all.lock();
+        for obj in waiter.objs.objects().take(reached) {
+            if remove(obj.all_waiters.access_mut(&mut all), waiter) {
+                all.entries -= 1;
+                obj.count_all_waiter(&all, false);
+            }
+        }
+        if reached > waiter.objs.count {
+            if let Some(alert) = waiter.objs.alert() {
+                remove(&mut alert.lock_held(&all).any_waiters, waiter);
+            }
+        }
     }
 }
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        let waiter = self.waiter;
-        let others = |entry: &mut WaitEntry| !Arc::ptr_eq(&entry.waiter, waiter);
-        // The object that satisfied a wait-any (or the alert, a wait-all) took all of the
-        // waiter's entries off its queue when it did; see `wake_any`.
-        let satisfier = waiter
-            .claimed_index()
-            .and_then(|index| waiter.objs.iter().nth(index as usize))
-            .map(|(_, obj)| obj);
-        let searched = |obj: &Object| !satisfier.is_some_and(|s| core::ptr::eq(s, obj));
-        if !waiter.all {
-            for (_, obj) in waiter.objs.iter().take(self.reached) {
-                if searched(obj) {
-                    obj.lock().any_waiters.retain(others);
-                }
-            }
-            return;
-        }
-        let mut all = self.dev.wait_all.lock();
-        all.queued -= 1;
-        for obj in waiter.objs.objects().take(self.reached) {
-            let queue = obj.all_waiters.access_mut(&mut all);
-            let len = queue.len();
-            queue.retain(others);
-            if queue.len() != len {
-                obj.count_all_waiter(&all, false);
-            }
-        }
-        if let Some(alert) = waiter.objs.alert().filter(|alert| searched(alert)) {
-            alert.lock_held(&all).any_waiters.retain(others);
-        }
+        self.leave();
     }
 }
 
@@ -501,10 +560,11 @@ struct Acquired {
     abandoned: bool,
 }
 
-/// Queues `waiter` and sleeps until it is satisfied, the deadline passes or a signal arrives.
-fn sleep(dev: &Device, waiter: Arc<Waiter>) -> Result<Acquired> {
-    let mut queued = Queued::new(dev, &waiter);
+/// Queues the waiter, as far as it is not yet, and sleeps until it is satisfied, the deadline
+/// passes or a signal arrives.
+fn sleep(queued: Pin<&Queued<'_>>) -> Result<Acquired> {
     let enqueued = queued.enqueue();
+    let waiter = &queued.waiter;
     let wakeup = if enqueued.is_ok() {
         let done = || waiter.claimed_index().is_some();
         match waiter.deadline {
@@ -514,7 +574,7 @@ fn sleep(dev: &Device, waiter: Arc<Waiter>) -> Result<Acquired> {
     } else {
         Wakeup::Done
     };
-    drop(queued);
+    queued.leave();
 
     // A claim stands, whatever ended the sleep (a signal, the deadline, or a failure to queue
     // on a later object): the object state has already changed.
@@ -535,10 +595,16 @@ fn sleep(dev: &Device, waiter: Arc<Waiter>) -> Result<Acquired> {
 /// Acquires the first signaled object, sleeping until there is one if need be.
 fn wait_any<const N: usize>(
     dev: &Device,
-    objs: &mut Slots<N>,
+    objs: &Slots<N>,
     args: &uapi::WaitArgs,
 ) -> Result<Acquired> {
-    // Most waits find an object already signaled: take it without a waiter or any queueing.
+    let task = kernel::current!();
+    let waiter = Waiter::new(task, args.owner, false, Deadline::from_args(args), objs);
+    let queued = core::pin::pin!(Queued::new(dev, waiter));
+    let queued = queued.into_ref();
+    // Most waits find an object already signaled: take it without any queueing. A wait for a
+    // single object that is not signaled queues in the same section: nothing can have
+    // signaled it in between, so it need not be offered.
     for (index, obj) in objs.iter() {
         let mut inner = obj.lock();
         if inner.state.is_signaled(args.owner) {
@@ -547,45 +613,54 @@ fn wait_any<const N: usize>(
                 abandoned: inner.state.acquire(args.owner),
             });
         }
+        if objs.len == 1 {
+            queued.join(&mut inner, index)?;
+        }
     }
-    let waiter = Waiter::new(args.owner, false, Deadline::from_args(args), objs)?;
-    sleep(dev, waiter)
+    sleep(queued)
 }
 
 /// Acquires all objects at once, or the alert, sleeping until one of them is possible.
 fn wait_all<const N: usize>(
     dev: &Device,
-    objs: &mut Slots<N>,
+    objs: &Slots<N>,
     args: &uapi::WaitArgs,
 ) -> Result<Acquired> {
-    // Most waits find everything signaled: take it without a waiter or any queueing. As
-    // when queued, the objects are offered before the alert.
-    let acquired = acquire_all(&dev.wait_all.lock(), objs, args.owner, None, || true);
-    if let Some(abandoned) = acquired {
-        return Ok(Acquired {
-            index: 0,
-            abandoned,
-        });
-    }
-    if let Some(alert) = objs.alert() {
-        let mut inner = alert.lock();
-        if inner.state.is_signaled(args.owner) {
+    let task = kernel::current!();
+    let waiter = Waiter::new(task, args.owner, true, Deadline::from_args(args), objs);
+    let queued = core::pin::pin!(Queued::new(dev, waiter));
+    let queued = queued.into_ref();
+    {
+        let mut all = dev.wait_all.lock();
+        // Most waits find everything signaled: take it without any queueing. As when queued,
+        // the objects are offered before the alert.
+        if let Some(abandoned) = acquire_all(&all, objs, args.owner, None, || true) {
             return Ok(Acquired {
-                index: objs.count as u32,
-                abandoned: inner.state.acquire(args.owner),
+                index: 0,
+                abandoned,
             });
         }
+        if let Some(alert) = objs.alert() {
+            let mut inner = alert.lock_held(&all);
+            if inner.state.is_signaled(args.owner) {
+                return Ok(Acquired {
+                    index: objs.count as u32,
+                    abandoned: inner.state.acquire(args.owner),
+                });
+            }
+        }
+        // Still the holder, so that queueing costs no second trip.
+        queued.enqueue_all(&mut all)?;
     }
-    let waiter = Waiter::new(args.owner, true, Deadline::from_args(args), objs)?;
-    sleep(dev, waiter)
+    sleep(queued)
 }
 
 fn wait_in<const N: usize>(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<Acquired> {
-    let mut objs = Slots::<N>::from_user(dev, args, all)?;
+    let objs = Slots::<N>::from_user(dev, args, all)?;
     if all {
-        wait_all(dev, &mut objs, args)
+        wait_all(dev, &objs, args)
     } else {
-        wait_any(dev, &mut objs, args)
+        wait_any(dev, &objs, args)
     }
 }
 
@@ -621,20 +696,23 @@ mod tests {
         sem::Semaphore, //
     };
 
-    fn waiter(owner: u32) -> Result<Arc<Waiter>> {
-        Waiter::new(
-            owner,
-            false,
-            None,
-            &mut Slots::<1>::from_iter(core::iter::empty(), 0),
-        )
+    /// Nothing to wait for: these waiters are offered objects by hand.
+    const NONE: Slots<1> = Objects {
+        len: 0,
+        count: 0,
+        refs: [None],
+    };
+
+    fn waiter(task: &Task, owner: u32) -> Waiter<'_> {
+        Waiter::new(task, owner, false, None, &NONE)
     }
 
-    fn entry(waiter: &Arc<Waiter>, index: u32) -> WaitEntry {
-        WaitEntry {
-            waiter: waiter.clone(),
-            index,
-        }
+    /// # Safety
+    ///
+    /// The entry must be dropped before `waiter`.
+    unsafe fn entry(waiter: &Waiter<'_>, index: u32) -> WaitEntry {
+        // SAFETY: The caller drops the entry first.
+        unsafe { WaitEntry::new(waiter, index) }
     }
 
     fn queue_of<const N: usize>(entries: [WaitEntry; N]) -> Result<KVec<WaitEntry>> {
@@ -654,8 +732,10 @@ mod tests {
 
     #[test]
     fn one_unit_satisfies_the_oldest_waiter_only() -> Result {
-        let (a, b) = (waiter(1)?, waiter(2)?);
-        let mut queue = queue_of([entry(&a, 3), entry(&b, 5)])?;
+        let task = kernel::current!();
+        let (a, b) = (waiter(task, 1), waiter(task, 2));
+        // SAFETY: The queue goes first, declared after the waiters.
+        let mut queue = queue_of(unsafe { [entry(&a, 3), entry(&b, 5)] })?;
         let mut state = State::Sem(Semaphore::new(0, 2).ok_or(EINVAL)?);
         wake_any(&mut state, &mut queue);
         assert_eq!(a.claimed_index(), None);
@@ -669,14 +749,16 @@ mod tests {
         assert!(!state.is_signaled(2));
         // The satisfied waiter left the queue; the other is still in it.
         assert_eq!(queue.len(), 1);
-        assert!(Arc::ptr_eq(&queue[0].waiter, &b));
+        assert!(queue[0].is_for(&b));
         Ok(())
     }
 
     #[test]
     fn a_mutex_skips_other_owners_and_reports_abandonment() -> Result {
-        let (other, killer) = (waiter(2)?, waiter(7)?);
-        let mut queue = queue_of([entry(&other, 0), entry(&killer, 1)])?;
+        let task = kernel::current!();
+        let (other, killer) = (waiter(task, 2), waiter(task, 7));
+        // SAFETY: The queue goes first, declared after the waiters.
+        let mut queue = queue_of(unsafe { [entry(&other, 0), entry(&killer, 1)] })?;
         let mut mutex = Mutex::new(7, 1).ok_or(EINVAL)?;
         let mut state = State::Mutex(mutex);
         wake_any(&mut state, &mut queue);
@@ -685,9 +767,10 @@ mod tests {
         assert!(!killer.abandoned.load(Relaxed));
 
         assert_eq!(mutex.kill(7), Ok(()));
-        let late = waiter(9)?;
+        let late = waiter(task, 9);
         let mut state = State::Mutex(mutex);
-        wake_any(&mut state, &mut queue_of([entry(&late, 4)])?);
+        // SAFETY: The queue is a temporary, gone at the end of the statement.
+        wake_any(&mut state, &mut queue_of(unsafe { [entry(&late, 4)] })?);
         assert_eq!(late.claimed_index(), Some(4));
         assert!(late.abandoned.load(Relaxed));
         assert_eq!(state, State::Mutex(Mutex::new(9, 1).ok_or(EINVAL)?));
@@ -715,7 +798,7 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
         let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
-        let mut objs = Slots::<2>::from_iter(
+        let objs = Slots::<2>::from_iter(
             [
                 ObjectRef::new_file(sem.clone())?,
                 ObjectRef::new_file(event.clone())?,
@@ -723,10 +806,11 @@ mod tests {
             .into_iter(),
             2,
         );
-        let w = Waiter::new(1, true, None, &mut objs)?;
-
-        let mut queued = Queued::new(&dev, &w);
+        let task = kernel::current!();
+        let queued = core::pin::pin!(Queued::new(&dev, Waiter::new(task, 1, true, None, &objs)));
+        let queued = queued.into_ref();
         queued.enqueue()?;
+        let w = &queued.waiter;
         assert_eq!(w.claimed_index(), None);
         assert_eq!(sem_count(&sem), 1);
 
@@ -735,8 +819,8 @@ mod tests {
         assert_eq!(sem_count(&sem), 0);
         // The auto-reset event went to the waiter.
         assert_eq!(event.reset_event(), Ok(false));
-        drop(queued);
-        assert_eq!(dev.wait_all.lock().queued, 0);
+        queued.leave();
+        assert_eq!(dev.wait_all.lock().entries, 0);
         Ok(())
     }
 
@@ -751,7 +835,7 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
         let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
-        let mut objs = Slots::<2>::from_iter(
+        let objs = Slots::<2>::from_iter(
             [
                 ObjectRef::new_file(sem.clone())?,
                 ObjectRef::new_file(alert.clone())?,
@@ -759,10 +843,11 @@ mod tests {
             .into_iter(),
             1,
         );
-        let w = Waiter::new(1, true, None, &mut objs)?;
-
-        let mut queued = Queued::new(&dev, &w);
+        let task = kernel::current!();
+        let queued = core::pin::pin!(Queued::new(&dev, Waiter::new(task, 1, true, None, &objs)));
+        let queued = queued.into_ref();
         queued.enqueue()?;
+        let w = &queued.waiter;
         assert_eq!(w.claimed_index(), None);
         assert_eq!(alert.set_event(true), Ok(false));
         assert_eq!(w.claimed_index(), Some(1));
@@ -771,7 +856,6 @@ mod tests {
         // Releasing the semaphore now satisfies nobody: the waiter is taken.
         assert_eq!(sem.release(1), Ok(0));
         assert_eq!(sem_count(&sem), 1);
-        drop(queued);
         Ok(())
     }
 }
