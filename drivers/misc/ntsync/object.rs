@@ -145,8 +145,10 @@ impl Object {
         op: impl FnOnce(&mut State) -> Result<R>,
         after: impl FnOnce(&mut State),
     ) -> Result<R> {
-        // The hint is only trusted under the spinlock, which orders it after the check that a
-        // wait-all queueing itself makes, but a wait-all already queued need not cost a trip.
+        // A nonzero hint read unlocked only costs the mutex path, which is right anyway. A zero
+        // counts only when read again under the spinlock: a wait-all counts itself in before
+        // it checks this object under the same lock, so a zero there means that its check
+        // comes later and will see the change.
         if self.all_hint.load(Relaxed) == 0 {
             let mut inner = self.lock();
             if self.all_hint.load(Relaxed) == 0 {

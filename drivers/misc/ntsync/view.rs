@@ -79,7 +79,7 @@ impl Writer for View {
             let inner = obj.lock_held(&all);
             for entry in Iterator::chain(inner.any_waiters.iter(), obj.all_waiters.access(&all)) {
                 if entry.is_first(obj) {
-                    entry.waiter().describe(f)?;
+                    entry.describe(f)?;
                 }
             }
         }

@@ -132,6 +132,14 @@ impl Objects {
         (0u32..).zip(self.refs[..self.len].iter().flatten().map(|obj| &**obj))
     }
 
+    /// The object, when the wait names only one and no alert.
+    fn single(&self) -> Option<&Object> {
+        match &self.refs[..self.len] {
+            [Some(obj)] if self.count == 1 => Some(obj),
+            _ => None,
+        }
+    }
+
     /// The objects without the alert.
     fn objects(&self) -> impl Iterator<Item = &Object> {
         self.refs[..self.count].iter().flatten().map(|obj| &**obj)
@@ -175,6 +183,9 @@ impl Deadline {
 /// behalf and wakes the task, so a wait-any acquires exactly one object and a wait-all all of
 /// them exactly once.
 pub(crate) struct Waiter<'a> {
+    /// No reference count is needed: the task is running the wait ioctl until the waiter is
+    /// gone, and others only reach it through a queue entry, under a lock that the task takes
+    /// before the waiter goes.
     task: &'a Task,
     owner: u32,
     /// A wait-all rather than a wait-any.
@@ -207,7 +218,7 @@ impl<'a> Waiter<'a> {
     }
 
     /// One line for the debugfs view: who waits, how, on which objects and until when.
-    pub(crate) fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = if self.all { "all" } else { "any" };
         write!(
             f,
@@ -259,9 +270,9 @@ impl<'a> Waiter<'a> {
 ///
 /// # Invariants
 ///
-/// `waiter` points to a live [`Waiter`] that stays where it is for as long as the entry is in
-/// a queue, and the entry leaves its queue (under the lock that guards the queue) before that
-/// waiter goes away.
+/// `waiter` points to a live [`Waiter`] that stays where it is for as long as the entry
+/// exists. An entry only ever exists inside a queue, and is dropped as it leaves it, under the
+/// lock that guards the queue.
 pub(crate) struct WaitEntry {
     /// The lifetime is the waiter's own and shorter; [`WaitEntry::waiter`] hands out no
     /// more than the entry's borrow.
@@ -270,12 +281,17 @@ pub(crate) struct WaitEntry {
     index: u32,
 }
 
-// SAFETY: The entry only ever gives shared access to the waiter, and a `Waiter` may be shared
-// between tasks: its mutable parts are atomics, the rest is read-only.
+// SAFETY: An entry is in effect a `&Waiter`, which may go to and be shared with other tasks
+// since `Waiter` is `Sync` (checked below).
 unsafe impl Send for WaitEntry {}
 
-// SAFETY: As for `Send`: a shared entry gives no more than shared access to the waiter.
+// SAFETY: As for `Send`: a shared entry gives no more than a `&Waiter`.
 unsafe impl Sync for WaitEntry {}
+
+const _: () = {
+    const fn sync<T: Sync>() {}
+    sync::<Waiter<'static>>();
+};
 
 impl WaitEntry {
     /// An entry with which `waiter` reports `index`.
@@ -292,11 +308,16 @@ impl WaitEntry {
         }
     }
 
-    pub(crate) fn waiter(&self) -> &Waiter<'_> {
+    fn waiter(&self) -> &Waiter<'_> {
         // SAFETY: By the type invariant the waiter outlives the entry, which the returned
         // reference borrows; whoever reaches the entry holds its queue's lock, which the
         // waiter must take to leave.
         unsafe { self.waiter.as_ref() }
+    }
+
+    /// The waiter's line in the debugfs view.
+    pub(crate) fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.waiter().describe(f)
     }
 
     fn is_for(&self, waiter: &Waiter<'_>) -> bool {
@@ -342,8 +363,8 @@ fn remove_at(queue: &mut KVec<WaitEntry>, i: usize) {
 /// the object locked.
 ///
 /// Every entry of a satisfied waiter leaves the queue here, in the pass that looks at it
-/// anyway: a waiter this object satisfied then need not search the queue for itself, which
-/// would make waking many waiters at once quadratic.
+/// anyway: a waiter this object satisfied then need not search the queue for itself (it only
+/// takes the lock), which would make waking many waiters at once quadratic.
 pub(crate) fn wake_any(state: &mut State, waiters: &mut KVec<WaitEntry>) {
     let mut i = 0;
     while let Some(entry) = waiters.get(i) {
@@ -430,6 +451,10 @@ fn acquire_all(
 
 /// A waiter queued on its objects. Dropping it takes the waiter off every queue it reached,
 /// on every return path; as the queues point at the waiter, it must stay pinned until then.
+///
+/// Other tasks may still hold a `&Waiter` while `drop` runs (until `leave` has taken their
+/// lock): `PhantomPinned` makes the type `!Unpin`, so that `&mut self` there asserts no
+/// uniqueness.
 struct Queued<'a> {
     dev: &'a Device,
     waiter: Waiter<'a>,
@@ -449,9 +474,11 @@ impl<'a> Queued<'a> {
     }
 
     fn entry(self: Pin<&Self>, index: u32) -> WaitEntry {
-        // SAFETY: The waiter is pinned inside `self`, whose `drop` takes every entry pushed
-        // anywhere (`reached` counts them) off its queue, under that queue's lock, before the
-        // waiter goes.
+        // SAFETY: The waiter is pinned inside `self`, so it stays where it is, and `pin!` runs
+        // `drop` before the frame is reused. Every caller pushes the entry into a queue at once
+        // and counts it in `reached` right after, with nothing fallible in between; `drop`
+        // takes every counted entry off its queue, under that queue's lock, before the waiter
+        // goes.
         unsafe { WaitEntry::new(&self.get_ref().waiter, index) }
     }
 
@@ -524,12 +551,21 @@ impl<'a> Queued<'a> {
         if reached == 0 {
             return;
         }
-        // An entry may already be gone (whoever satisfied the waiter removes it), but every
-        // lock is still taken: that is what makes the satisfier's last use of the waiter
-        // happen before this returns.
+        // The object that satisfied a wait-any (or the alert, a wait-all) took all of the
+        // waiter's entries off its queue when it did (see `wake_any`), so that queue needs no
+        // search. Its lock is taken all the same: that is what makes the satisfier's last use
+        // of the waiter happen before this returns.
+        let satisfier = waiter
+            .claimed_index()
+            .and_then(|index| waiter.objs.iter().nth(index as usize))
+            .map(|(_, obj)| obj);
+        let searched = |obj: &Object| !satisfier.is_some_and(|s| core::ptr::eq(s, obj));
         if !waiter.all {
             for (_, obj) in waiter.objs.iter().take(reached) {
-                remove(&mut obj.lock().any_waiters, waiter);
+                let mut inner = obj.lock();
+                if searched(obj) {
+                    remove(&mut inner.any_waiters, waiter);
+                }
             }
             return;
         }
@@ -542,7 +578,10 @@ impl<'a> Queued<'a> {
         }
         if reached > waiter.objs.count {
             if let Some(alert) = waiter.objs.alert() {
-                remove(&mut alert.lock_held(&all).any_waiters, waiter);
+                let mut inner = alert.lock_held(&all);
+                if searched(alert) {
+                    remove(&mut inner.any_waiters, waiter);
+                }
             }
         }
     }
@@ -550,7 +589,9 @@ impl<'a> Queued<'a> {
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        self.leave();
+        if self.reached.get() != 0 {
+            self.leave();
+        }
     }
 }
 
@@ -560,10 +601,10 @@ struct Acquired {
     abandoned: bool,
 }
 
-/// Queues the waiter, as far as it is not yet, and sleeps until it is satisfied, the deadline
-/// passes or a signal arrives.
-fn sleep(queued: Pin<&Queued<'_>>) -> Result<Acquired> {
-    let enqueued = queued.enqueue();
+/// Queues the waiter, as far as the caller did not (`so_far` is how that went), and sleeps
+/// until it is satisfied, the deadline passes or a signal arrives.
+fn sleep(queued: Pin<&Queued<'_>>, so_far: Result) -> Result<Acquired> {
+    let enqueued = so_far.and_then(|()| queued.enqueue());
     let waiter = &queued.waiter;
     let wakeup = if enqueued.is_ok() {
         let done = || waiter.claimed_index().is_some();
@@ -598,13 +639,13 @@ fn wait_any<const N: usize>(
     objs: &Slots<N>,
     args: &uapi::WaitArgs,
 ) -> Result<Acquired> {
-    let task = kernel::current!();
-    let waiter = Waiter::new(task, args.owner, false, Deadline::from_args(args), objs);
-    let queued = core::pin::pin!(Queued::new(dev, waiter));
-    let queued = queued.into_ref();
-    // Most waits find an object already signaled: take it without any queueing. A wait for a
-    // single object that is not signaled queues in the same section: nothing can have
-    // signaled it in between, so it need not be offered.
+    // Only a one-slot wait can name a single object; larger ones need not look.
+    if N == 1 {
+        if let Some(obj) = objs.single() {
+            return wait_one(dev, objs, obj, args);
+        }
+    }
+    // Most waits find an object already signaled: take it without a waiter or any queueing.
     for (index, obj) in objs.iter() {
         let mut inner = obj.lock();
         if inner.state.is_signaled(args.owner) {
@@ -613,11 +654,34 @@ fn wait_any<const N: usize>(
                 abandoned: inner.state.acquire(args.owner),
             });
         }
-        if objs.len == 1 {
-            queued.join(&mut inner, index)?;
-        }
     }
-    sleep(queued)
+    let task = kernel::current!();
+    let waiter = Waiter::new(task, args.owner, false, Deadline::from_args(args), objs);
+    let queued = core::pin::pin!(Queued::new(dev, waiter));
+    sleep(queued.into_ref(), Ok(()))
+}
+
+/// [`wait_any`] for `obj`, the only object of `objs`. If it is not signaled, the waiter
+/// queues in the same section: nothing can have signaled it in between, so it need not be
+/// offered, and the wait costs one trip to the object less.
+#[inline(always)]
+fn wait_one(dev: &Device, objs: &Objects, obj: &Object, args: &uapi::WaitArgs) -> Result<Acquired> {
+    let mut inner = obj.lock();
+    if inner.state.is_signaled(args.owner) {
+        return Ok(Acquired {
+            index: 0,
+            abandoned: inner.state.acquire(args.owner),
+        });
+    }
+    let task = kernel::current!();
+    let waiter = Waiter::new(task, args.owner, false, Deadline::from_args(args), objs);
+    let queued = core::pin::pin!(Queued::new(dev, waiter));
+    let queued = queued.into_ref();
+    // Should this fail, `queued` reached nothing and leaves without locking: it goes before
+    // `inner` is unlocked.
+    queued.join(&mut inner, 0)?;
+    drop(inner);
+    sleep(queued, Ok(()))
 }
 
 /// Acquires all objects at once, or the alert, sleeping until one of them is possible.
@@ -630,7 +694,7 @@ fn wait_all<const N: usize>(
     let waiter = Waiter::new(task, args.owner, true, Deadline::from_args(args), objs);
     let queued = core::pin::pin!(Queued::new(dev, waiter));
     let queued = queued.into_ref();
-    {
+    let enqueued = {
         let mut all = dev.wait_all.lock();
         // Most waits find everything signaled: take it without any queueing. As when queued,
         // the objects are offered before the alert.
@@ -649,10 +713,11 @@ fn wait_all<const N: usize>(
                 });
             }
         }
-        // Still the holder, so that queueing costs no second trip.
-        queued.enqueue_all(&mut all)?;
-    }
-    sleep(queued)
+        // Still the holder, so that queueing costs no second trip. Should it fail, an object
+        // reached may still satisfy the waiter before it leaves: `sleep` sorts that out.
+        queued.enqueue_all(&mut all)
+    };
+    sleep(queued, enqueued)
 }
 
 fn wait_in<const N: usize>(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<Acquired> {
