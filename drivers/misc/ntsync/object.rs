@@ -70,8 +70,12 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// Hands the object to queued wait-any waiters for as long as it stays signaled.
+    #[inline]
     pub(crate) fn wake_any(&mut self) {
-        wait::wake_any(&mut self.state, &mut self.any_waiters);
+        // Most changes find nobody waiting: they need not make the call.
+        if !self.any_waiters.is_empty() {
+            wait::wake_any(&mut self.state, &mut self.any_waiters);
+        }
     }
 }
 

@@ -394,6 +394,10 @@ pub(crate) fn wake_all(all: &WaitAll, obj: &Object) {
 /// Acquires all objects of the wait-all `waiter` as one step if every one is signaled for it.
 /// `locked` is already dev-locked by the caller.
 fn try_wake_all(all: &WaitAll, waiter: &Waiter<'_>, locked: Option<&Object>) {
+    // One satisfied but not yet gone costs no look at its objects.
+    if waiter.claimed_index().is_some() {
+        return;
+    }
     let acquired = acquire_all(all, &waiter.objs, waiter.owner, locked, || {
         waiter.try_claim(0)
     });
