@@ -398,7 +398,7 @@ fn try_wake_all(all: &WaitAll, waiter: &Waiter<'_>, locked: Option<&Object>) {
     if waiter.claimed_index().is_some() {
         return;
     }
-    let acquired = acquire_all(all, &waiter.objs, waiter.owner, locked, || {
+    let acquired = acquire_all(all, waiter.objs, waiter.owner, locked, || {
         waiter.try_claim(0)
     });
     if let Some(abandoned) = acquired {
