@@ -11,6 +11,7 @@ mod event;
 mod ffi;
 mod mutex;
 mod object;
+mod queue;
 mod sem;
 mod state;
 mod uapi;

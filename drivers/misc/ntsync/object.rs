@@ -25,16 +25,12 @@ use crate::{
     event::Event,
     ffi,
     mutex::Mutex,
+    queue::Queue,
     sem::Semaphore,
     state::State,
-    uapi,
-    wait::{
-        self,
-        WaitEntry, //
-    },
+    uapi, wait,
 };
 use kernel::{
-    alloc::KVec,
     new_spinlock,
     prelude::*,
     sync::{
@@ -62,7 +58,7 @@ pub(crate) struct Inner {
     pub(crate) state: State,
     /// Wait-any waiters (and wait-all waiters for which this is the alert), oldest first:
     /// they are offered the object in this order.
-    pub(crate) any_waiters: KVec<WaitEntry>,
+    pub(crate) any_waiters: Queue,
     /// The holder of the device's wait-all lock owns this object: see the module
     /// documentation. Only that holder changes it.
     pub(crate) dev_locked: bool,
@@ -85,7 +81,7 @@ pub(crate) struct Object {
     #[pin]
     inner: SpinLock<Inner>,
     /// Wait-all waiters, oldest first.
-    pub(crate) all_waiters: LockedBy<KVec<WaitEntry>, WaitAll>,
+    pub(crate) all_waiters: LockedBy<Queue, WaitAll>,
     /// The number of entries in `all_waiters`, readable without the device lock.
     all_hint: Atomic<u32>,
     /// The `/dev/ntsync` instance that made the object; a wait mixes only objects of one.
@@ -96,14 +92,14 @@ pub(crate) struct Object {
 
 impl Object {
     pub(crate) fn new(dev: Arc<Device>, state: State) -> Result<Arc<Self>> {
-        let all_waiters = LockedBy::new(&dev.wait_all, KVec::new());
+        let all_waiters = LockedBy::new(&dev.wait_all, Queue::new());
         let id = dev.next_object_id();
         Arc::pin_init(
             pin_init!(Self {
                 inner <- new_spinlock!(
                     Inner {
                         state,
-                        any_waiters: KVec::new(),
+                        any_waiters: Queue::new(),
                         dev_locked: false,
                     },
                     "Object::inner"

@@ -77,7 +77,10 @@ impl Writer for View {
         }
         for obj in objects.values() {
             let inner = obj.lock_held(&all);
-            for entry in Iterator::chain(inner.any_waiters.iter(), obj.all_waiters.access(&all)) {
+            for entry in Iterator::chain(
+                inner.any_waiters.iter(),
+                obj.all_waiters.access(&all).iter(),
+            ) {
                 if entry.is_first(obj) {
                     entry.describe(f)?;
                 }

@@ -16,8 +16,11 @@ use crate::{
     },
     object::{
         read_user,
-        Inner,
         Object, //
+    },
+    queue::{
+        Queue,
+        WaitEntry, //
     },
     state::State,
     uapi, //
@@ -25,8 +28,7 @@ use crate::{
 use core::{
     cell::Cell,
     marker::PhantomPinned,
-    pin::Pin,
-    ptr::NonNull, //
+    pin::Pin, //
 };
 use kernel::{
     fmt,
@@ -266,69 +268,22 @@ impl<'a> Waiter<'a> {
     }
 }
 
-/// A waiter's place in one object's queue.
-///
-/// # Invariants
-///
-/// `waiter` points to a live [`Waiter`] that stays where it is for as long as the entry
-/// exists. An entry only ever exists inside a queue, and is dropped as it leaves it, under the
-/// lock that guards the queue.
-pub(crate) struct WaitEntry {
-    /// The lifetime is the waiter's own and shorter; [`WaitEntry::waiter`] hands out no
-    /// more than the entry's borrow.
-    waiter: NonNull<Waiter<'static>>,
-    /// What the waiter reports when this object satisfies it.
-    index: u32,
-}
-
-// SAFETY: An entry is in effect a `&Waiter`, which may go to and be shared with other tasks
-// since `Waiter` is `Sync` (checked below).
-unsafe impl Send for WaitEntry {}
-
-// SAFETY: As for `Send`: a shared entry gives no more than a `&Waiter`.
-unsafe impl Sync for WaitEntry {}
-
 const _: () = {
     const fn sync<T: Sync>() {}
     sync::<Waiter<'static>>();
 };
 
 impl WaitEntry {
-    /// An entry with which `waiter` reports `index`.
-    ///
-    /// # Safety
-    ///
-    /// `waiter` must stay at its address, alive, until the entry is dropped, and the entry must
-    /// only be used where `waiter` could be: its queue's lock serialises the two.
-    unsafe fn new(waiter: &Waiter<'_>, index: u32) -> Self {
-        // INVARIANT: The caller keeps `waiter` where it is for as long as the entry lives.
-        Self {
-            waiter: NonNull::from(waiter).cast(),
-            index,
-        }
-    }
-
-    fn waiter(&self) -> &Waiter<'_> {
-        // SAFETY: By the type invariant the waiter outlives the entry, which the returned
-        // reference borrows; whoever reaches the entry holds its queue's lock, which the
-        // waiter must take to leave.
-        unsafe { self.waiter.as_ref() }
-    }
-
     /// The waiter's line in the debugfs view.
     pub(crate) fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.waiter().describe(f)
-    }
-
-    fn is_for(&self, waiter: &Waiter<'_>) -> bool {
-        core::ptr::eq(self.waiter.as_ptr().cast_const().cast(), waiter)
     }
 
     /// Whether this entry, in `obj`'s queues, is the waiter's first: a waiter has an entry on
     /// each of its objects, and a wait-any may name one object more than once, but a listing
     /// of every queue should show it once.
     pub(crate) fn is_first(&self, obj: &Object) -> bool {
-        self.index == 0
+        self.index() == 0
             && self
                 .waiter()
                 .objs
@@ -338,55 +293,28 @@ impl WaitEntry {
     }
 }
 
-/// Takes `waiter`'s last entry out of `queue`, if one is still there.
-fn remove(queue: &mut KVec<WaitEntry>, waiter: &Waiter<'_>) -> bool {
-    match queue.iter().rposition(|entry| entry.is_for(waiter)) {
-        Some(i) => {
-            remove_at(queue, i);
-            true
-        }
-        None => false,
-    }
-}
-
-/// Takes the `i`th entry out of `queue`, keeping the order of the rest: mostly the last one,
-/// which needs no moving.
-fn remove_at(queue: &mut KVec<WaitEntry>, i: usize) {
-    if i + 1 == queue.len() {
-        let _ = queue.pop();
-    } else {
-        let _ = queue.remove(i);
-    }
-}
-
 /// Offers the object with `state` to its queued wait-any `waiters`, oldest first. Runs with
 /// the object locked.
 ///
 /// Every entry of a satisfied waiter leaves the queue here, in the pass that looks at it
-/// anyway: a waiter this object satisfied then need not search the queue for itself (it only
-/// takes the lock), which would make waking many waiters at once quadratic.
-pub(crate) fn wake_any(state: &mut State, waiters: &mut KVec<WaitEntry>) {
-    let mut i = 0;
-    while let Some(entry) = waiters.get(i) {
+/// anyway, so that later passes need not look at it again.
+pub(crate) fn wake_any(state: &mut State, waiters: &mut Queue) {
+    waiters.retain(|entry| {
         let waiter = entry.waiter();
-        if state.is_signaled(waiter.owner) && waiter.try_claim(entry.index) {
+        if state.is_signaled(waiter.owner) && waiter.try_claim(entry.index()) {
             waiter.acquire(state);
             waiter.task.wake_up();
         }
         // Also the entries of waiters satisfied before, here (a wait-any may name this
         // object more than once) or elsewhere.
-        if waiter.claimed_index().is_some() {
-            remove_at(waiters, i);
-        } else {
-            i += 1;
-        }
-    }
+        waiter.claimed_index().is_none()
+    });
 }
 
 /// Offers `obj`, which the holder of the wait-all lock has dev-locked and changed, to its
 /// wait-all waiters.
 pub(crate) fn wake_all(all: &WaitAll, obj: &Object) {
-    for entry in obj.all_waiters.access(all) {
+    for entry in obj.all_waiters.access(all).iter() {
         try_wake_all(all, entry.waiter(), Some(obj));
     }
 }
@@ -453,46 +381,58 @@ fn acquire_all(
     claimed.then_some(abandoned)
 }
 
-/// A waiter queued on its objects. Dropping it takes the waiter off every queue it reached,
-/// on every return path; as the queues point at the waiter, it must stay pinned until then.
+/// A waiter queued on its objects, with its place in each queue: entry `i` is for the `i`th
+/// object of `Objects::iter`. Dropping it takes the waiter off every queue it reached, on
+/// every return path; as the queues point into it, it must stay pinned until then.
 ///
-/// Other tasks may still hold a `&Waiter` while `drop` runs (until `leave` has taken their
-/// lock): `PhantomPinned` makes the type `!Unpin`, so that `&mut self` there asserts no
-/// uniqueness.
-struct Queued<'a> {
+/// Other tasks may still hold a `&Waiter` or a `&WaitEntry` while `drop` runs (until `leave`
+/// has taken their lock): `PhantomPinned` makes the type `!Unpin`, so that the `Pin<&mut Self>`
+/// there asserts no uniqueness.
+#[pin_data(PinnedDrop)]
+struct Queued<'a, const N: usize> {
     dev: &'a Device,
     waiter: Waiter<'a>,
-    /// How many of the waiter's objects (in `Objects::iter` order) the enqueueing reached.
+    entries: [WaitEntry; N],
+    /// How many entries, from the first, the enqueueing queued.
     reached: Cell<usize>,
+    #[pin]
     _pin: PhantomPinned,
 }
 
-impl<'a> Queued<'a> {
-    fn new(dev: &'a Device, waiter: Waiter<'a>) -> Self {
-        Self {
+impl<'a, const N: usize> Queued<'a, N> {
+    /// Initialised in place: the entries of the largest waits take kilobytes.
+    fn new(dev: &'a Device, waiter: Waiter<'a>) -> impl PinInit<Self> {
+        pin_init!(Self {
             dev,
             waiter,
+            entries <- pin_init::init_array_from_fn(|_| WaitEntry::new()),
             reached: Cell::new(0),
             _pin: PhantomPinned,
-        }
+        })
     }
 
-    fn entry(self: Pin<&Self>, index: u32) -> WaitEntry {
-        // SAFETY: The waiter is pinned inside `self`, so it stays where it is, and `pin!` runs
-        // `drop` before the frame is reused. Every caller pushes the entry into a queue at once
-        // and counts it in `reached` right after, with nothing fallible in between; `drop`
-        // takes every counted entry off its queue, under that queue's lock, before the waiter
-        // goes.
-        unsafe { WaitEntry::new(&self.get_ref().waiter, index) }
+    /// Queues the next entry on `queue`, reporting `index`. The caller holds the lock that
+    /// guards `queue`, and queues the entries in order, each on its object's queue.
+    fn push(self: Pin<&Self>, queue: &mut Queue, index: u32) {
+        let this = self.get_ref();
+        let reached = this.reached.get();
+        let Some(entry) = this.entries.get(reached) else {
+            return;
+        };
+        // SAFETY: The entry is in no queue yet: each is queued once, in order. It and the
+        // waiter are pinned inside `self`, and `pin!` runs `drop` before the frame is reused,
+        // which takes every entry counted in `reached` off the queue of its object, under
+        // that queue's lock.
+        unsafe { queue.push_back(entry, &this.waiter, index) };
+        this.reached.set(reached + 1);
     }
 
-    /// Queues the waiter and hands it whatever is already signaled. On failure the waiter
-    /// may still have been satisfied by an object it reached.
-    fn enqueue(self: Pin<&Self>) -> Result {
+    /// Queues the waiter, as far as it is not yet, and hands it whatever is already signaled.
+    fn enqueue(self: Pin<&Self>) {
         let waiter = &self.waiter;
         if waiter.all {
             if self.reached.get() == 0 {
-                self.enqueue_all(&mut self.dev.wait_all.lock())?;
+                self.enqueue_all(&mut self.dev.wait_all.lock());
             }
             // The objects come before the alert: it is offered only after they were.
             if let Some(alert) = waiter.objs.alert() {
@@ -500,7 +440,7 @@ impl<'a> Queued<'a> {
                     alert.lock().wake_any();
                 }
             }
-            return Ok(());
+            return;
         }
         // Queueing in array order and offering each object as it is reached makes the lowest
         // signaled index win, objects before the alert; once satisfied, the rest need no
@@ -510,89 +450,65 @@ impl<'a> Queued<'a> {
                 break;
             }
             let mut inner = obj.lock();
-            self.join(&mut inner, index)?;
+            self.push(&mut inner.any_waiters, index);
             inner.wake_any();
         }
-        Ok(())
-    }
-
-    /// Queues the wait-any waiter on the next object, whose `inner` the caller locked.
-    fn join(self: Pin<&Self>, inner: &mut Inner, index: u32) -> Result {
-        inner.any_waiters.push(self.entry(index), GFP_NOWAIT)?;
-        self.reached.set(self.reached.get() + 1);
-        Ok(())
     }
 
     /// Queues the wait-all waiter on its objects and its alert, as the holder of the wait-all
     /// lock, and hands it all of its objects if they are signaled by now.
-    fn enqueue_all(self: Pin<&Self>, all: &mut WaitAll) -> Result {
+    fn enqueue_all(self: Pin<&Self>, all: &mut WaitAll) {
         let waiter = &self.waiter;
         for obj in waiter.objs.objects() {
-            obj.all_waiters
-                .access_mut(all)
-                .push(self.entry(0), GFP_KERNEL)?;
+            self.push(obj.all_waiters.access_mut(all), 0);
             all.entries += 1;
-            self.reached.set(self.reached.get() + 1);
             obj.count_all_waiter(all, true);
         }
         if let Some(alert) = waiter.objs.alert() {
-            alert
-                .lock_held(all)
-                .any_waiters
-                .push(self.entry(waiter.objs.count as u32), GFP_NOWAIT)?;
-            self.reached.set(self.reached.get() + 1);
+            self.push(
+                &mut alert.lock_held(all).any_waiters,
+                waiter.objs.count as u32,
+            );
         }
         try_wake_all(all, waiter, None);
-        Ok(())
     }
 
-    /// Takes the waiter off every queue it reached. Whoever satisfied it did so holding the
-    /// lock of a queue it is on, and is done with it once that lock is released: from here
+    /// Takes the waiter off every queue it reached, unless whoever satisfied it already took
+    /// an entry out. Whoever did so held the lock of that queue and is done with the waiter
+    /// once the lock is released, which is why this takes every lock all the same: from here
     /// on the waiter is the caller's alone.
     fn leave(&self) {
         let waiter = &self.waiter;
         let reached = self.reached.replace(0);
-        if reached == 0 {
-            return;
-        }
-        // The object that satisfied a wait-any (or the alert, a wait-all) took all of the
-        // waiter's entries off its queue when it did (see `wake_any`), so that queue needs no
-        // search. Its lock is taken all the same: that is what makes the satisfier's last use
-        // of the waiter happen before this returns.
-        let satisfier = waiter
-            .claimed_index()
-            .and_then(|index| waiter.objs.iter().nth(index as usize))
-            .map(|(_, obj)| obj);
-        let searched = |obj: &Object| !satisfier.is_some_and(|s| core::ptr::eq(s, obj));
+        let mut entries = self.entries.iter().take(reached);
         if !waiter.all {
-            for (_, obj) in waiter.objs.iter().take(reached) {
-                let mut inner = obj.lock();
-                if searched(obj) {
-                    remove(&mut inner.any_waiters, waiter);
-                }
+            for ((_, obj), entry) in waiter.objs.iter().zip(entries) {
+                // SAFETY: The entry was queued, if ever, on this object's queue.
+                unsafe { obj.lock().any_waiters.remove(entry) };
             }
             return;
         }
+        if reached == 0 {
+            return;
+        }
         let mut all = self.dev.wait_all.lock();
-        for obj in waiter.objs.objects().take(reached) {
-            if remove(obj.all_waiters.access_mut(&mut all), waiter) {
+        for (obj, entry) in waiter.objs.objects().zip(entries.by_ref()) {
+            // SAFETY: The entry was queued, if ever, on this object's wait-all queue.
+            if unsafe { obj.all_waiters.access_mut(&mut all).remove(entry) } {
                 all.entries -= 1;
                 obj.count_all_waiter(&all, false);
             }
         }
-        if reached > waiter.objs.count {
-            if let Some(alert) = waiter.objs.alert() {
-                let mut inner = alert.lock_held(&all);
-                if searched(alert) {
-                    remove(&mut inner.any_waiters, waiter);
-                }
-            }
+        if let (Some(alert), Some(entry)) = (waiter.objs.alert(), entries.next()) {
+            // SAFETY: The entry after the objects' was queued, if ever, on the alert's queue.
+            unsafe { alert.lock_held(&all).any_waiters.remove(entry) };
         }
     }
 }
 
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
+#[pinned_drop]
+impl<const N: usize> PinnedDrop for Queued<'_, N> {
+    fn drop(self: Pin<&mut Self>) {
         if self.reached.get() != 0 {
             self.leave();
         }
@@ -605,31 +521,26 @@ struct Acquired {
     abandoned: bool,
 }
 
-/// Queues the waiter, as far as the caller did not (`so_far` is how that went), and sleeps
-/// until it is satisfied, the deadline passes or a signal arrives.
-fn sleep(queued: Pin<&Queued<'_>>, so_far: Result) -> Result<Acquired> {
-    let enqueued = so_far.and_then(|()| queued.enqueue());
+/// Queues the waiter, as far as the caller did not, and sleeps until it is satisfied, the
+/// deadline passes or a signal arrives.
+fn sleep<const N: usize>(queued: Pin<&Queued<'_, N>>) -> Result<Acquired> {
+    queued.enqueue();
     let waiter = &queued.waiter;
-    let wakeup = if enqueued.is_ok() {
-        let done = || waiter.claimed_index().is_some();
-        match waiter.deadline {
-            Some(Deadline { clock, ns }) => ffi::sleep_until(done, Some(ns), clock),
-            None => ffi::sleep_until(done, None, Clock::Monotonic),
-        }
-    } else {
-        Wakeup::Done
+    let done = || waiter.claimed_index().is_some();
+    let wakeup = match waiter.deadline {
+        Some(Deadline { clock, ns }) => ffi::sleep_until(done, Some(ns), clock),
+        None => ffi::sleep_until(done, None, Clock::Monotonic),
     };
     queued.leave();
 
-    // A claim stands, whatever ended the sleep (a signal, the deadline, or a failure to queue
-    // on a later object): the object state has already changed.
+    // A claim stands, whatever ended the sleep (a signal or the deadline): the object state
+    // has already changed.
     if let Some(index) = waiter.claimed_index() {
         return Ok(Acquired {
             index,
             abandoned: waiter.abandoned.load(Relaxed),
         });
     }
-    enqueued?;
     Err(if wakeup == Wakeup::Interrupted {
         ERESTARTSYS
     } else {
@@ -661,8 +572,7 @@ fn wait_any<const N: usize>(
     }
     let task = kernel::current!();
     let waiter = Waiter::new(task, args.owner, false, Deadline::from_args(args), objs);
-    let queued = core::pin::pin!(Queued::new(dev, waiter));
-    sleep(queued.into_ref(), Ok(()))
+    with_queued::<N, _>(dev, waiter, sleep)
 }
 
 /// [`wait_any`] for `obj`, the only object of `objs`. If it is not signaled, the waiter
@@ -679,13 +589,11 @@ fn wait_one(dev: &Device, objs: &Objects, obj: &Object, args: &uapi::WaitArgs) -
     }
     let task = kernel::current!();
     let waiter = Waiter::new(task, args.owner, false, Deadline::from_args(args), objs);
-    let queued = core::pin::pin!(Queued::new(dev, waiter));
+    pin_init::stack_pin_init!(let queued = Queued::<1>::new(dev, waiter));
     let queued = queued.into_ref();
-    // Should this fail, `queued` reached nothing and leaves without locking: it goes before
-    // `inner` is unlocked.
-    queued.join(&mut inner, 0)?;
+    queued.push(&mut inner.any_waiters, 0);
     drop(inner);
-    sleep(queued, Ok(()))
+    sleep(queued)
 }
 
 /// Acquires all objects at once, or the alert, sleeping until one of them is possible.
@@ -696,32 +604,51 @@ fn wait_all<const N: usize>(
 ) -> Result<Acquired> {
     let task = kernel::current!();
     let waiter = Waiter::new(task, args.owner, true, Deadline::from_args(args), objs);
-    let queued = core::pin::pin!(Queued::new(dev, waiter));
-    let queued = queued.into_ref();
-    let enqueued = {
-        let mut all = dev.wait_all.lock();
-        // Most waits find everything signaled: take it without any queueing. As when queued,
-        // the objects are offered before the alert.
-        if let Some(abandoned) = acquire_all(&all, objs, args.owner, None, || true) {
-            return Ok(Acquired {
-                index: 0,
-                abandoned,
-            });
-        }
-        if let Some(alert) = objs.alert() {
-            let mut inner = alert.lock_held(&all);
-            if inner.state.is_signaled(args.owner) {
+    with_queued::<N, _>(dev, waiter, |queued| {
+        {
+            let mut all = dev.wait_all.lock();
+            // Most waits find everything signaled: take it without any queueing. As when
+            // queued, the objects are offered before the alert.
+            if let Some(abandoned) = acquire_all(&all, objs, args.owner, None, || true) {
                 return Ok(Acquired {
-                    index: objs.count as u32,
-                    abandoned: inner.state.acquire(args.owner),
+                    index: 0,
+                    abandoned,
                 });
             }
+            if let Some(alert) = objs.alert() {
+                let mut inner = alert.lock_held(&all);
+                if inner.state.is_signaled(args.owner) {
+                    return Ok(Acquired {
+                        index: objs.count as u32,
+                        abandoned: inner.state.acquire(args.owner),
+                    });
+                }
+            }
+            // Still the holder, so that queueing costs no second trip.
+            queued.enqueue_all(&mut all);
         }
-        // Still the holder, so that queueing costs no second trip. Should it fail, an object
-        // reached may still satisfy the waiter before it leaves: `sleep` sorts that out.
-        queued.enqueue_all(&mut all)
-    };
-    sleep(queued, enqueued)
+        sleep(queued)
+    })
+}
+
+/// Waits with more slots than this keep their [`Queued`] on the heap rather than on the
+/// kernel stack, where its entries would take kilobytes.
+const STACK_SLOTS: usize = 16;
+
+/// Runs `f` with `waiter` made into a [`Queued`] with `N` entries, pinned in this frame or, for
+/// the largest waits, on the heap.
+fn with_queued<'a, const N: usize, R>(
+    dev: &'a Device,
+    waiter: Waiter<'a>,
+    f: impl FnOnce(Pin<&Queued<'a, N>>) -> Result<R>,
+) -> Result<R> {
+    if N > STACK_SLOTS {
+        let queued = KBox::pin_init(Queued::new(dev, waiter), GFP_KERNEL)?;
+        f(queued.as_ref())
+    } else {
+        pin_init::stack_pin_init!(let queued = Queued::new(dev, waiter));
+        f(queued.into_ref())
+    }
 }
 
 fn wait_in<const N: usize>(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<Acquired> {
@@ -776,20 +703,26 @@ mod tests {
         Waiter::new(task, owner, false, None, &NONE)
     }
 
+    /// A queue of fresh `entries`, each for its waiter and index.
+    ///
     /// # Safety
     ///
-    /// The entry must be dropped before `waiter`.
-    unsafe fn entry(waiter: &Waiter<'_>, index: u32) -> WaitEntry {
-        // SAFETY: The caller drops the entry first.
-        unsafe { WaitEntry::new(waiter, index) }
+    /// The entries and waiters must stay where they are until the queue is gone.
+    unsafe fn queue_of(entries: &[(&WaitEntry, &Waiter<'_>, u32)]) -> Queue {
+        let mut queue = Queue::new();
+        for &(entry, waiter, index) in entries {
+            // SAFETY: The entry is fresh, and the caller keeps it and the waiter in place.
+            unsafe { queue.push_back(entry, waiter, index) };
+        }
+        queue
     }
 
-    fn queue_of<const N: usize>(entries: [WaitEntry; N]) -> Result<KVec<WaitEntry>> {
-        let mut queue = KVec::with_capacity(N, GFP_KERNEL)?;
-        for e in entries {
-            queue.push(e, GFP_KERNEL)?;
+    fn waiters_in(queue: &Queue) -> KVec<*const Waiter<'_>> {
+        let mut out = KVec::new();
+        for entry in queue.iter() {
+            let _ = out.push(core::ptr::from_ref(entry.waiter()), GFP_KERNEL);
         }
-        Ok(queue)
+        out
     }
 
     fn sem_count(obj: &Object) -> u32 {
@@ -803,12 +736,13 @@ mod tests {
     fn one_unit_satisfies_the_oldest_waiter_only() -> Result {
         let task = kernel::current!();
         let (a, b) = (waiter(task, 1), waiter(task, 2));
-        // SAFETY: The queue goes first, declared after the waiters.
-        let mut queue = queue_of(unsafe { [entry(&a, 3), entry(&b, 5)] })?;
+        let (ea, eb) = (WaitEntry::new(), WaitEntry::new());
+        // SAFETY: The queue goes first, declared after the entries and waiters.
+        let mut queue = unsafe { queue_of(&[(&ea, &a, 3), (&eb, &b, 5)]) };
         let mut state = State::Sem(Semaphore::new(0, 2).ok_or(EINVAL)?);
         wake_any(&mut state, &mut queue);
         assert_eq!(a.claimed_index(), None);
-        assert_eq!(queue.len(), 2);
+        assert_eq!(waiters_in(&queue).len(), 2);
         if let State::Sem(sem) = &mut state {
             assert_eq!(sem.release(1), Ok(0));
         }
@@ -817,8 +751,7 @@ mod tests {
         assert_eq!(b.claimed_index(), None);
         assert!(!state.is_signaled(2));
         // The satisfied waiter left the queue; the other is still in it.
-        assert_eq!(queue.len(), 1);
-        assert!(queue[0].is_for(&b));
+        assert_eq!(waiters_in(&queue)[..], [core::ptr::from_ref(&b)]);
         Ok(())
     }
 
@@ -826,8 +759,9 @@ mod tests {
     fn a_mutex_skips_other_owners_and_reports_abandonment() -> Result {
         let task = kernel::current!();
         let (other, killer) = (waiter(task, 2), waiter(task, 7));
-        // SAFETY: The queue goes first, declared after the waiters.
-        let mut queue = queue_of(unsafe { [entry(&other, 0), entry(&killer, 1)] })?;
+        let (eo, ek, el) = (WaitEntry::new(), WaitEntry::new(), WaitEntry::new());
+        // SAFETY: The queue goes first, declared after the entries and waiters.
+        let mut queue = unsafe { queue_of(&[(&eo, &other, 0), (&ek, &killer, 1)]) };
         let mut mutex = Mutex::new(7, 1).ok_or(EINVAL)?;
         let mut state = State::Mutex(mutex);
         wake_any(&mut state, &mut queue);
@@ -839,7 +773,7 @@ mod tests {
         let late = waiter(task, 9);
         let mut state = State::Mutex(mutex);
         // SAFETY: The queue is a temporary, gone at the end of the statement.
-        wake_any(&mut state, &mut queue_of(unsafe { [entry(&late, 4)] })?);
+        wake_any(&mut state, &mut unsafe { queue_of(&[(&el, &late, 4)]) });
         assert_eq!(late.claimed_index(), Some(4));
         assert!(late.abandoned.load(Relaxed));
         assert_eq!(state, State::Mutex(Mutex::new(9, 1).ok_or(EINVAL)?));
@@ -876,9 +810,12 @@ mod tests {
             2,
         );
         let task = kernel::current!();
-        let queued = core::pin::pin!(Queued::new(&dev, Waiter::new(task, 1, true, None, &objs)));
+        pin_init::stack_pin_init!(let queued = Queued::<2>::new(
+            &dev,
+            Waiter::new(task, 1, true, None, &objs)
+        ));
         let queued = queued.into_ref();
-        queued.enqueue()?;
+        queued.enqueue();
         let w = &queued.waiter;
         assert_eq!(w.claimed_index(), None);
         assert_eq!(sem_count(&sem), 1);
@@ -913,9 +850,12 @@ mod tests {
             1,
         );
         let task = kernel::current!();
-        let queued = core::pin::pin!(Queued::new(&dev, Waiter::new(task, 1, true, None, &objs)));
+        pin_init::stack_pin_init!(let queued = Queued::<2>::new(
+            &dev,
+            Waiter::new(task, 1, true, None, &objs)
+        ));
         let queued = queued.into_ref();
-        queued.enqueue()?;
+        queued.enqueue();
         let w = &queued.waiter;
         assert_eq!(w.claimed_index(), None);
         assert_eq!(alert.set_event(true), Ok(false));

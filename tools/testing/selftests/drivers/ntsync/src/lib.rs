@@ -78,6 +78,63 @@ pub const IOC_EVENT_READ: u32 = ioc(R, 0x8d, 8);
 /// The errno of a failed call.
 pub type Errno = i32;
 
+/// The calling thread's errno, after a libc call failed.
+pub fn errno() -> Errno {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// The name of `e`, for messages: the errnos the uAPI and these tests deal in by name.
+pub fn errname(e: Errno) -> String {
+    let name = match e {
+        libc::EPERM => "EPERM",
+        libc::EINTR => "EINTR",
+        libc::EBADF => "EBADF",
+        libc::ENOMEM => "ENOMEM",
+        libc::EFAULT => "EFAULT",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ENOTTY => "ENOTTY",
+        libc::EOVERFLOW => "EOVERFLOW",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EOWNERDEAD => "EOWNERDEAD",
+        _ => return format!("errno {e}"),
+    };
+    name.to_string()
+}
+
+/// A test's setup: the device and the objects it needs, each failing with a message that
+/// names the step and the errno, for `?` in a test.
+pub mod setup {
+    use super::*;
+
+    pub fn dev() -> Result<File, String> {
+        open_device().map_err(|e| format!("open /dev/ntsync: {e}"))
+    }
+
+    pub fn sem(dev: &File, count: u32, max: u32) -> Result<OwnedFd, String> {
+        create_sem(dev, count, max)
+            .map_err(|e| format!("CREATE_SEM({count}, {max}): {}", errname(e)))
+    }
+
+    pub fn mutex(dev: &File, owner: u32, count: u32) -> Result<OwnedFd, String> {
+        create_mutex(dev, owner, count)
+            .map_err(|e| format!("CREATE_MUTEX({owner}, {count}): {}", errname(e)))
+    }
+
+    pub fn event(dev: &File, manual: bool, signaled: bool) -> Result<OwnedFd, String> {
+        create_event(dev, manual, signaled)
+            .map_err(|e| format!("CREATE_EVENT({manual}, {signaled}): {}", errname(e)))
+    }
+
+    /// A semaphore's count.
+    pub fn count(sem: &impl AsRawFd) -> Result<u32, String> {
+        sem_read(sem)
+            .map(|a| a.count)
+            .map_err(|e| format!("SEM_READ: {}", errname(e)))
+    }
+}
+
 /// `ioctl(fd, cmd, arg)`, returning the nonnegative result or the errno.
 pub fn ioctl_raw(fd: RawFd, cmd: u32, arg: usize) -> Result<i32, Errno> {
     // SAFETY: The driver validates every pointer it is given; a bad one yields EFAULT.

@@ -35,9 +35,9 @@
 
 use ntsync_selftests::rng::Rng;
 use ntsync_selftests::{
-    ioctl_raw, IOC_CREATE_EVENT, IOC_CREATE_MUTEX, IOC_CREATE_SEM, IOC_EVENT_PULSE, IOC_EVENT_READ,
-    IOC_EVENT_RESET, IOC_EVENT_SET, IOC_MUTEX_KILL, IOC_MUTEX_READ, IOC_MUTEX_UNLOCK, IOC_SEM_READ,
-    IOC_SEM_RELEASE, IOC_WAIT_ALL, IOC_WAIT_ANY, WAIT_REALTIME,
+    errname, ioctl_raw, IOC_CREATE_EVENT, IOC_CREATE_MUTEX, IOC_CREATE_SEM, IOC_EVENT_PULSE,
+    IOC_EVENT_READ, IOC_EVENT_RESET, IOC_EVENT_SET, IOC_MUTEX_KILL, IOC_MUTEX_READ,
+    IOC_MUTEX_UNLOCK, IOC_SEM_READ, IOC_SEM_RELEASE, IOC_WAIT_ALL, IOC_WAIT_ANY, WAIT_REALTIME,
 };
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
@@ -88,24 +88,6 @@ impl Hasher {
 
 // ---------------------------------------------------------------------------------------
 // Small helpers.
-
-fn errname(e: i32) -> String {
-    let name = match e {
-        libc::EPERM => "EPERM",
-        libc::EINTR => "EINTR",
-        libc::EBADF => "EBADF",
-        libc::ENOMEM => "ENOMEM",
-        libc::EFAULT => "EFAULT",
-        libc::EINVAL => "EINVAL",
-        libc::ENOTTY => "ENOTTY",
-        libc::EMFILE => "EMFILE",
-        libc::EOVERFLOW => "EOVERFLOW",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::EOWNERDEAD => "EOWNERDEAD",
-        _ => return format!("E#{e}"),
-    };
-    name.to_string()
-}
 
 fn now_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {

@@ -41,6 +41,7 @@ use libc::{
 };
 use ntsync_selftests::failslab::{FailNth, Failslab, INJECTED};
 use ntsync_selftests::rng::Rng;
+use ntsync_selftests::setup::{count, event, mutex, sem};
 use ntsync_selftests::tap::{self, TestResult};
 use ntsync_selftests::*;
 use std::collections::BTreeMap;
@@ -146,28 +147,6 @@ const OBJ_CMDS: [u32; 9] = [
 /// FICLONE, FIGETBSZ, the watch queue...): garbage commands avoid them, since they would do
 /// something else than fail.
 const VFS_TYPES: [u32; 7] = [0x00, 0x15, 0x54, 0x57, 0x58, 0x66, 0x94];
-
-fn errname(e: i32) -> String {
-    match e {
-        EPERM => "EPERM".into(),
-        EINTR => "EINTR".into(),
-        EBADF => "EBADF".into(),
-        ENOMEM => "ENOMEM".into(),
-        EFAULT => "EFAULT".into(),
-        EINVAL => "EINVAL".into(),
-        ENFILE => "ENFILE".into(),
-        EMFILE => "EMFILE".into(),
-        ENOTTY => "ENOTTY".into(),
-        EOVERFLOW => "EOVERFLOW".into(),
-        ETIMEDOUT => "ETIMEDOUT".into(),
-        EOWNERDEAD => "EOWNERDEAD".into(),
-        _ => format!("errno {e}"),
-    }
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
 
 // ---------------------------------------------------------------------------------------
 // Memory for arguments.
@@ -656,24 +635,6 @@ fn fork() -> Result<libc::pid_t, String> {
 fn child_exit(code: i32) -> ! {
     // SAFETY: Ends the child at once, without running the parent's exit handlers.
     unsafe { libc::_exit(code) }
-}
-
-fn sem(dev: &File, count: u32, max: u32) -> Result<OwnedFd, String> {
-    create_sem(dev, count, max).map_err(|e| format!("CREATE_SEM: {}", errname(e)))
-}
-
-fn mutex(dev: &File, owner: u32, count: u32) -> Result<OwnedFd, String> {
-    create_mutex(dev, owner, count).map_err(|e| format!("CREATE_MUTEX: {}", errname(e)))
-}
-
-fn event(dev: &File, manual: bool, signaled: bool) -> Result<OwnedFd, String> {
-    create_event(dev, manual, signaled).map_err(|e| format!("CREATE_EVENT: {}", errname(e)))
-}
-
-fn count(s: &impl AsRawFd) -> Result<u32, String> {
-    sem_read(s)
-        .map(|a| a.count)
-        .map_err(|e| format!("SEM_READ: {}", errname(e)))
 }
 
 fn signaled(e: &impl AsRawFd) -> Result<bool, String> {

@@ -15,11 +15,12 @@
 //! all cycles.
 
 use libc::{EAGAIN, ETIMEDOUT};
+use ntsync_selftests::setup::{dev, sem};
 use ntsync_selftests::tap::{self, TestResult};
 use ntsync_selftests::*;
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 const CHECKS: [&str; 8] = [
@@ -42,10 +43,6 @@ const WAITING: usize = 6;
 const UNLOAD: usize = 7;
 /// How long a module reference left behind may take to go, for the diagnosis.
 const LINGER: Duration = Duration::from_secs(5);
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
 
 struct Module {
     path: String,
@@ -131,14 +128,6 @@ impl Module {
             }
         }
     }
-}
-
-fn dev() -> Result<File, String> {
-    open_device().map_err(|e| format!("open /dev/ntsync: {e}"))
-}
-
-fn sem(dev: &File, count: u32, max: u32) -> Result<OwnedFd, String> {
-    create_sem(dev, count, max).map_err(|e| format!("CREATE_SEM: errno {e}"))
 }
 
 /// Open, create, wait (at once, and woken by another thread), close.

@@ -14,6 +14,7 @@ use libc::{
     CLOCK_MONOTONIC, CLOCK_REALTIME, EFAULT, EINTR, EINVAL, EMFILE, ENOTTY, EOVERFLOW, EOWNERDEAD,
     EPERM, ESPIPE, ETIMEDOUT, SIGUSR1, SIGUSR2,
 };
+use ntsync_selftests::setup::{count, dev, event, mutex, sem};
 use ntsync_selftests::tap::{self, TestResult};
 use ntsync_selftests::*;
 use std::fs::File;
@@ -207,29 +208,6 @@ const RULES: &[Rule] = &[
     rule("compat.enomem", "a sleeping wait may fail with ENOMEM where upstream cannot, never losing an acquisition (untestable: needs the kernel out of memory)", &[]),
 ];
 
-fn dev() -> Result<File, String> {
-    open_device().map_err(|e| format!("open /dev/ntsync: {e}"))
-}
-
-fn sem(dev: &File, count: u32, max: u32) -> Result<OwnedFd, String> {
-    create_sem(dev, count, max).map_err(|e| format!("CREATE_SEM({count}, {max}): errno {e}"))
-}
-
-fn mutex(dev: &File, owner: u32, count: u32) -> Result<OwnedFd, String> {
-    create_mutex(dev, owner, count)
-        .map_err(|e| format!("CREATE_MUTEX({owner}, {count}): errno {e}"))
-}
-
-fn event(dev: &File, manual: bool, signaled: bool) -> Result<OwnedFd, String> {
-    create_event(dev, manual, signaled).map_err(|e| format!("CREATE_EVENT: errno {e}"))
-}
-
-fn count(sem: &impl AsRawFd) -> Result<u32, String> {
-    sem_read(sem)
-        .map(|a| a.count)
-        .map_err(|e| format!("SEM_READ: errno {e}"))
-}
-
 fn signaled(event: &impl AsRawFd) -> Result<bool, String> {
     event_signaled(event).ok_or_else(|| "EVENT_READ failed".to_string())
 }
@@ -255,10 +233,6 @@ fn mread(mutex: &impl AsRawFd) -> (Result<(), Errno>, u32, u32) {
 
 fn fds(objs: &[&OwnedFd]) -> Vec<RawFd> {
     objs.iter().map(|o| o.as_raw_fd()).collect()
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// A pipe: two descriptors that are not ntsync objects.

@@ -5,31 +5,15 @@
 //!
 //! Usage: `ntsync-view [NAME-FILTER...]`
 
+use ntsync_selftests::setup::{dev, event, mutex, sem};
 use ntsync_selftests::tap::{self, Test, TestResult};
 use ntsync_selftests::*;
 use ntsync_selftests::{check, check_eq};
-use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
 const ROOT: &str = "/sys/kernel/debug/ntsync";
-
-fn dev() -> Result<File, String> {
-    open_device().map_err(|e| format!("open /dev/ntsync: {e}"))
-}
-
-fn sem(dev: &File, count: u32, max: u32) -> Result<OwnedFd, String> {
-    create_sem(dev, count, max).map_err(|e| format!("CREATE_SEM: errno {e}"))
-}
-
-fn mutex(dev: &File, owner: u32, count: u32) -> Result<OwnedFd, String> {
-    create_mutex(dev, owner, count).map_err(|e| format!("CREATE_MUTEX: errno {e}"))
-}
-
-fn event(dev: &File, manual: bool, signaled: bool) -> Result<OwnedFd, String> {
-    create_event(dev, manual, signaled).map_err(|e| format!("CREATE_EVENT: errno {e}"))
-}
 
 /// Every device file in the view directory, with its contents.
 fn views() -> Result<Vec<(PathBuf, String)>, String> {

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Wait queues: first-in first-out lists threaded through entries that live in the blocked
+//! waiters' stack frames, so that joining or leaving a queue takes constant time and never
+//! allocates.
+//!
+//! A queue belongs to the lock that guards it (an object's spinlock or the device's wait-all
+//! lock) and is only ever reached through that lock, which `&mut Queue` (or `&Queue`, to look)
+//! stands for. An entry is written by its owner while it is in no queue, and otherwise only by
+//! whoever holds the lock of the queue it is in.
+
+use crate::wait::Waiter;
+use core::{
+    cell::Cell,
+    marker::PhantomPinned,
+    ptr::NonNull, //
+};
+
+/// A waiter's place in one queue.
+///
+/// # Invariants
+///
+/// While `linked`, the entry is in exactly one [`Queue`], `waiter` points to a live
+/// [`Waiter`], and the entry stays where it is until it is taken out of that queue, under the
+/// queue's lock.
+pub(crate) struct WaitEntry {
+    /// The lifetime is the waiter's own, and shorter; [`WaitEntry::waiter`] hands out no more
+    /// than the entry's borrow.
+    waiter: Cell<NonNull<Waiter<'static>>>,
+    /// What the waiter reports when this queue's object satisfies it.
+    index: Cell<u32>,
+    prev: Cell<Option<NonNull<WaitEntry>>>,
+    next: Cell<Option<NonNull<WaitEntry>>>,
+    linked: Cell<bool>,
+    _pin: PhantomPinned,
+}
+
+// SAFETY: An entry is written only by its owner while no other task can reach it, or by the
+// holder of the lock of the queue it is in; it gives out no more than a `&Waiter`, and
+// `Waiter` is `Sync`.
+unsafe impl Send for WaitEntry {}
+
+// SAFETY: As for `Send`: every task that reaches a shared entry through a queue holds that
+// queue's lock.
+unsafe impl Sync for WaitEntry {}
+
+impl WaitEntry {
+    pub(crate) const fn new() -> Self {
+        Self {
+            waiter: Cell::new(NonNull::dangling()),
+            index: Cell::new(0),
+            prev: Cell::new(None),
+            next: Cell::new(None),
+            linked: Cell::new(false),
+            _pin: PhantomPinned,
+        }
+    }
+
+    /// The waiter, for a task that reached the entry through its queue.
+    pub(crate) fn waiter(&self) -> &Waiter<'_> {
+        // SAFETY: Shared entries are only reached through the queue they are in, under its
+        // lock, and by the type invariant the waiter of a queued entry is alive until the
+        // entry leaves the queue, which needs that lock. The reference borrows the entry.
+        unsafe { self.waiter.get().as_ref() }
+    }
+
+    pub(crate) fn index(&self) -> u32 {
+        self.index.get()
+    }
+}
+
+/// Waiters queued on one object, oldest first.
+///
+/// # Invariants
+///
+/// `head` and `tail` are the ends of a doubly-linked list of linked [`WaitEntry`]s, each in
+/// this queue and no other; both are `None` when it is empty.
+pub(crate) struct Queue {
+    head: Option<NonNull<WaitEntry>>,
+    tail: Option<NonNull<WaitEntry>>,
+}
+
+// SAFETY: The queue only points at entries, which are `Sync`; it is itself guarded by a lock.
+unsafe impl Send for Queue {}
+
+// SAFETY: A shared queue only reads its entries' links, which nobody writes meanwhile: that
+// takes `&mut Queue`.
+unsafe impl Sync for Queue {}
+
+impl Queue {
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: Empty.
+        Self {
+            head: None,
+            tail: None,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// Queues `entry` at the tail, for `waiter` to report `index`.
+    ///
+    /// # Safety
+    ///
+    /// `entry` must be in no queue, and `entry` and `waiter` must stay where they are, alive,
+    /// until the entry has been taken out of this queue again, under the lock that guards it.
+    pub(crate) unsafe fn push_back(&mut self, entry: &WaitEntry, waiter: &Waiter<'_>, index: u32) {
+        let ptr = NonNull::from(entry);
+        entry.waiter.set(NonNull::from(waiter).cast());
+        entry.index.set(index);
+        entry.prev.set(self.tail);
+        entry.next.set(None);
+        entry.linked.set(true);
+        match self.tail {
+            // SAFETY: By the type invariant the tail is a live entry of this queue.
+            Some(tail) => unsafe { tail.as_ref() }.next.set(Some(ptr)),
+            None => self.head = Some(ptr),
+        }
+        // INVARIANT: `entry` is linked at the tail; the caller keeps it alive and in place.
+        self.tail = Some(ptr);
+    }
+
+    /// Takes `entry` out of the queue if it is still in it (whoever satisfied its waiter may
+    /// have taken it out already); returns whether it was.
+    ///
+    /// # Safety
+    ///
+    /// `entry` was queued, if ever, in this queue only.
+    pub(crate) unsafe fn remove(&mut self, entry: &WaitEntry) -> bool {
+        if !entry.linked.get() {
+            return false;
+        }
+        self.unlink(entry);
+        true
+    }
+
+    /// Takes out `entry`, which is in this queue.
+    fn unlink(&mut self, entry: &WaitEntry) {
+        let (prev, next) = (entry.prev.get(), entry.next.get());
+        match prev {
+            // SAFETY: By the type invariant the neighbours of an entry are live entries of
+            // this queue.
+            Some(prev) => unsafe { prev.as_ref() }.next.set(next),
+            None => self.head = next,
+        }
+        match next {
+            // SAFETY: As above.
+            Some(next) => unsafe { next.as_ref() }.prev.set(prev),
+            None => self.tail = prev,
+        }
+        // INVARIANT: The list goes around the entry, which no longer counts as queued.
+        entry.linked.set(false);
+    }
+
+    /// The entries, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &WaitEntry> {
+        let mut next = self.head;
+        core::iter::from_fn(move || {
+            // SAFETY: By the type invariant every entry of the list is live while it is in
+            // the queue, which the borrow of `self` keeps unchanged.
+            let entry = unsafe { next?.as_ref() };
+            next = entry.next.get();
+            Some(entry)
+        })
+    }
+
+    /// Shows every entry to `keep`, oldest first, and takes out those it says to.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&WaitEntry) -> bool) {
+        let mut next = self.head;
+        while let Some(ptr) = next {
+            // SAFETY: By the type invariant every entry of the list is live while it is in
+            // the queue; only this loop takes entries out meanwhile, after moving past them.
+            let entry = unsafe { ptr.as_ref() };
+            next = entry.next.get();
+            if !keep(entry) {
+                self.unlink(entry);
+            }
+        }
+    }
+}
