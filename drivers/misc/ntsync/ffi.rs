@@ -5,8 +5,8 @@
 //! Each item wraps a kernel facility that has no Rust abstraction in this kernel: anonymous
 //! inode files for objects, a misc device with a file mode, and the absolute-deadline sleep.
 //! Elsewhere, `unsafe` only marks the byte-layout promises of `uapi.rs`, the one-time
-//! initialisation of the debugfs root's global lock in `view.rs`, and the queue entries of
-//! `wait.rs`, which point at waiters pinned in their tasks' stack frames.
+//! initialisation of the debugfs root's global lock in `view.rs`, and the wait queues of
+//! `queue.rs`, lists threaded through entries pinned in their waiters' stack frames.
 
 use crate::{
     device::Device,

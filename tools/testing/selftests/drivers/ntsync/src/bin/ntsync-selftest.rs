@@ -149,7 +149,7 @@ const RULES: &[Rule] = &[
     rule("any.order", "objects are tried in array order, then the alert: the lowest signaled index wins, objects before the alert",
          &["wait_any_lowest_index", "wait_any_alert"]),
     rule("any.sleep", "with nothing signaled the caller sleeps until one is signaled and acquired, the deadline, or a signal",
-         &["wake_sem_release", "wake_mutex_unlock", "wake_event_set", "wake_alert_any", "signal_eintr"]),
+         &["wake_sem_release", "wake_mutex_unlock", "wake_event_set", "wake_alert_any", "wake_many_objects", "signal_eintr"]),
     rule("any.one", "only one object is ever acquired",
          &["wait_any_lowest_index", "wait_any_duplicates", "wait_any_one_of_concurrent"]),
     rule("any.duplicates", "an object may appear several times, also as the alert; index reports its lowest position",
@@ -160,7 +160,7 @@ const RULES: &[Rule] = &[
     rule("all.atomic", "wait-all succeeds only when every object is signaled at once and acquires all in one step",
          &["wait_all_acquires", "wait_all_partial", "wake_all_sem_event", "stress_mutual_exclusion"]),
     rule("all.sleep", "objects may be taken by others while a wait-all sleeps; nothing is acquired until the whole set is available",
-         &["wake_all_sem_event"]),
+         &["wake_all_sem_event", "wake_many_objects"]),
     rule("all.alert", "the alert ends a wait-all; if both the set and the alert are signaled at the start, the objects win",
          &["wait_all_alert", "wake_all_alert"]),
     rule("all.empty", "count 0 and no alert: success at once", &["wait_all_alert"]),
@@ -2297,6 +2297,47 @@ fn wake_all_alert() -> TestResult {
     Ok(())
 }
 
+/// Sleeping waits over 16, 17 and 64 objects (ours queues the first on the stack and the
+/// others on the heap): a wait-any is woken by its last object or by its alert, and a wait-all
+/// only once every object is signaled, the last one released waking it.
+fn wake_many_objects() -> TestResult {
+    let dev = dev()?;
+    for n in [16, 17, 64] {
+        let sems = (0..n)
+            .map(|_| sem(&dev, 0, 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let alert = event(&dev, false, false)?;
+        let objs: Vec<RawFd> = sems.iter().map(|s| s.as_raw_fd()).collect();
+        let wait = || Wait::new(&objs).until(in_ms(WAKE_MS));
+
+        let w = Waiter::any(&dev, &wait())?;
+        w.still_blocked(QUIET)?;
+        check_eq!(sem_release(&sems[n - 1], 1), Ok(0));
+        check_eq!(w.join(JOIN)?, (Ok(()), n as u32 - 1));
+        check_eq!(count(&sems[n - 1])?, 0);
+
+        let w = Waiter::any(&dev, &wait().alert(&alert))?;
+        w.still_blocked(QUIET)?;
+        check_eq!(event_set(&alert), Ok(0));
+        check_eq!(w.join(JOIN)?, (Ok(()), n as u32));
+        check_eq!(signaled(&alert)?, false);
+
+        let w = Waiter::all(&dev, &wait())?;
+        for s in &sems[..n - 1] {
+            check_eq!(sem_release(s, 1), Ok(0));
+        }
+        w.still_blocked(QUIET)?;
+        check!(sems[..n - 1].iter().all(|s| count(s) == Ok(1)));
+        check_eq!(sem_release(&sems[n - 1], 1), Ok(0));
+        check!(
+            sems.iter().all(|s| count(s) == Ok(0)),
+            "{n} objects: the wait-all left units behind"
+        );
+        check_eq!(w.join(JOIN)?, (Ok(()), 0));
+    }
+    Ok(())
+}
+
 /// Killing the owner of a mutex in a wait-all set completes the set: EOWNERDEAD, index 0.
 fn wake_all_mutex_kill() -> TestResult {
     let dev = dev()?;
@@ -2657,6 +2698,7 @@ const TESTS: &[Test] = &[
     ("wake_alert_any", wake_alert_any),
     ("wake_all_sem_event", wake_all_sem_event),
     ("wake_all_alert", wake_all_alert),
+    ("wake_many_objects", wake_many_objects),
     ("wake_all_mutex_kill", wake_all_mutex_kill),
     ("wake_all_before_any", wake_all_before_any),
     ("wake_release_fault", wake_release_fault),
