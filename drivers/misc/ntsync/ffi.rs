@@ -5,8 +5,9 @@
 //! Each item wraps a kernel facility that has no Rust abstraction in this kernel: anonymous
 //! inode files for objects, a misc device with a file mode, and the absolute-deadline sleep.
 //! Elsewhere, `unsafe` only marks the byte-layout promises of `uapi.rs`, the one-time
-//! initialisation of the debugfs root's global lock in `view.rs`, and the wait queues of
-//! `queue.rs`, lists threaded through entries pinned in their waiters' stack frames.
+//! initialisation of the debugfs root's global lock in `view.rs`, the wait queues of
+//! `queue.rs` (lists threaded through entries pinned with their waiters), and, in `wait.rs`,
+//! the promise to queue each entry where it will be taken out again.
 
 use crate::{
     device::Device,

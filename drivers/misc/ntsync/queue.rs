@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Wait queues: first-in first-out lists threaded through entries that live in the blocked
-//! waiters' stack frames, so that joining or leaving a queue takes constant time and never
-//! allocates.
+//! Wait queues: first-in first-out lists threaded through entries that live with the blocked
+//! waiters (in their stack frames, but for the largest waits), so that joining or leaving a
+//! queue takes constant time and never allocates.
 //!
 //! A queue belongs to the lock that guards it (an object's spinlock or the device's wait-all
 //! lock) and is only ever reached through that lock, which `&mut Queue` (or `&Queue`, to look)
@@ -35,15 +35,6 @@ pub(crate) struct WaitEntry {
     _pin: PhantomPinned,
 }
 
-// SAFETY: An entry is written only by its owner while no other task can reach it, or by the
-// holder of the lock of the queue it is in; it gives out no more than a `&Waiter`, and
-// `Waiter` is `Sync`.
-unsafe impl Send for WaitEntry {}
-
-// SAFETY: As for `Send`: every task that reaches a shared entry through a queue holds that
-// queue's lock.
-unsafe impl Sync for WaitEntry {}
-
 impl WaitEntry {
     pub(crate) const fn new() -> Self {
         Self {
@@ -55,17 +46,33 @@ impl WaitEntry {
             _pin: PhantomPinned,
         }
     }
+}
 
-    /// The waiter, for a task that reached the entry through its queue.
-    pub(crate) fn waiter(&self) -> &Waiter<'_> {
-        // SAFETY: Shared entries are only reached through the queue they are in, under its
-        // lock, and by the type invariant the waiter of a queued entry is alive until the
-        // entry leaves the queue, which needs that lock. The reference borrows the entry.
-        unsafe { self.waiter.get().as_ref() }
+/// A [`WaitEntry`] as reached through the queue it is in: only [`Queue::iter`] and
+/// [`Queue::retain`] hand these out, borrowing the queue, so whoever holds one holds the
+/// queue's lock and the entry is linked.
+#[repr(transparent)]
+pub(crate) struct LinkedEntry(WaitEntry);
+
+impl LinkedEntry {
+    /// # Safety
+    ///
+    /// `entry` is in a queue, which the returned borrow must not outlive.
+    unsafe fn from_entry(entry: &WaitEntry) -> &Self {
+        // SAFETY: `LinkedEntry` is a transparent wrapper of `WaitEntry`.
+        unsafe { &*core::ptr::from_ref(entry).cast::<Self>() }
     }
 
+    pub(crate) fn waiter(&self) -> &Waiter<'_> {
+        // SAFETY: The entry is linked, and by the type invariant of `WaitEntry` its waiter is
+        // alive until the entry leaves its queue, which takes the queue's lock: the caller
+        // holds it for as long as it borrows `self`.
+        unsafe { self.0.waiter.get().as_ref() }
+    }
+
+    /// What the waiter reports when this queue's object satisfies it.
     pub(crate) fn index(&self) -> u32 {
-        self.index.get()
+        self.0.index.get()
     }
 }
 
@@ -80,7 +87,9 @@ pub(crate) struct Queue {
     tail: Option<NonNull<WaitEntry>>,
 }
 
-// SAFETY: The queue only points at entries, which are `Sync`; it is itself guarded by a lock.
+// SAFETY: The queue and its entries are only touched by whoever holds the lock that guards the
+// queue, whichever task that is, and a `LinkedEntry` gives no more than a `&Waiter`, which is
+// `Sync`.
 unsafe impl Send for Queue {}
 
 // SAFETY: A shared queue only reads its entries' links, which nobody writes meanwhile: that
@@ -108,6 +117,7 @@ impl Queue {
     /// until the entry has been taken out of this queue again, under the lock that guards it.
     pub(crate) unsafe fn push_back(&mut self, entry: &WaitEntry, waiter: &Waiter<'_>, index: u32) {
         let ptr = NonNull::from(entry);
+        debug_assert!(!entry.linked.get());
         entry.waiter.set(NonNull::from(waiter).cast());
         entry.index.set(index);
         entry.prev.set(self.tail);
@@ -155,26 +165,28 @@ impl Queue {
     }
 
     /// The entries, oldest first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &WaitEntry> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &LinkedEntry> {
         let mut next = self.head;
         core::iter::from_fn(move || {
             // SAFETY: By the type invariant every entry of the list is live while it is in
             // the queue, which the borrow of `self` keeps unchanged.
             let entry = unsafe { next?.as_ref() };
             next = entry.next.get();
-            Some(entry)
+            // SAFETY: The entry is in this queue, which the item borrows.
+            Some(unsafe { LinkedEntry::from_entry(entry) })
         })
     }
 
     /// Shows every entry to `keep`, oldest first, and takes out those it says to.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&WaitEntry) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&LinkedEntry) -> bool) {
         let mut next = self.head;
         while let Some(ptr) = next {
             // SAFETY: By the type invariant every entry of the list is live while it is in
             // the queue; only this loop takes entries out meanwhile, after moving past them.
             let entry = unsafe { ptr.as_ref() };
             next = entry.next.get();
-            if !keep(entry) {
+            // SAFETY: The entry is in this queue, and `keep` borrows it for the call only.
+            if !keep(unsafe { LinkedEntry::from_entry(entry) }) {
                 self.unlink(entry);
             }
         }

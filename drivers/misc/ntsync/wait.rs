@@ -19,6 +19,7 @@ use crate::{
         Object, //
     },
     queue::{
+        LinkedEntry,
         Queue,
         WaitEntry, //
     },
@@ -177,8 +178,8 @@ impl Deadline {
     }
 }
 
-/// One blocked wait call. It lives in the waiting task's stack frame, inside the [`Queued`]
-/// that puts it on its objects' queues, so waiting allocates nothing.
+/// One blocked wait call. It lives inside the [`Queued`] that puts it on its objects' queues,
+/// in the waiting task's stack frame (on the heap for the largest waits).
 ///
 /// Several objects may try to satisfy the same waiter at once; `claimed` decides which one
 /// does. Only whoever moves it away from [`UNCLAIMED`] changes object state on the waiter's
@@ -273,7 +274,7 @@ const _: () = {
     sync::<Waiter<'static>>();
 };
 
-impl WaitEntry {
+impl LinkedEntry {
     /// The waiter's line in the debugfs view.
     pub(crate) fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.waiter().describe(f)
@@ -385,13 +386,15 @@ fn acquire_all(
 /// object of `Objects::iter`. Dropping it takes the waiter off every queue it reached, on
 /// every return path; as the queues point into it, it must stay pinned until then.
 ///
-/// Other tasks may still hold a `&Waiter` or a `&WaitEntry` while `drop` runs (until `leave`
+/// Other tasks may still hold a `&Waiter` or a `&LinkedEntry` while `drop` runs (until `leave`
 /// has taken their lock): `PhantomPinned` makes the type `!Unpin`, so that the `Pin<&mut Self>`
 /// there asserts no uniqueness.
 #[pin_data(PinnedDrop)]
 struct Queued<'a, const N: usize> {
     dev: &'a Device,
+    #[pin]
     waiter: Waiter<'a>,
+    #[pin]
     entries: [WaitEntry; N],
     /// How many entries, from the first, the enqueueing queued.
     reached: Cell<usize>,
@@ -411,20 +414,29 @@ impl<'a, const N: usize> Queued<'a, N> {
         })
     }
 
-    /// Queues the next entry on `queue`, reporting `index`. The caller holds the lock that
-    /// guards `queue`, and queues the entries in order, each on its object's queue.
-    fn push(self: Pin<&Self>, queue: &mut Queue, index: u32) {
+    /// Queues the next entry on `queue`, reporting `index`; false if there is no entry left,
+    /// which `Slots::from_user` rules out. The caller holds the lock that guards `queue`.
+    ///
+    /// # Safety
+    ///
+    /// `queue` is the one that [`Queued::leave`] takes the entry out of: entry `i` is for the
+    /// `i`th object of `Objects::iter`, on its wait-any queue, except that a wait-all's
+    /// objects are queued on their wait-all queues.
+    unsafe fn push(self: Pin<&Self>, queue: &mut Queue, index: u32) -> bool {
         let this = self.get_ref();
         let reached = this.reached.get();
         let Some(entry) = this.entries.get(reached) else {
-            return;
+            return false;
         };
-        // SAFETY: The entry is in no queue yet: each is queued once, in order. It and the
-        // waiter are pinned inside `self`, and `pin!` runs `drop` before the frame is reused,
-        // which takes every entry counted in `reached` off the queue of its object, under
-        // that queue's lock.
+        // SAFETY: Entries are queued in order, from the first, and only once between two
+        // `leave`s, which take out all that `reached` counts: this one is in no queue. It and
+        // the waiter are structurally pinned inside `self`, which is dropped (on the stack by
+        // `stack_pin_init!`, on the heap by its box) before its memory is reused, and `drop`
+        // takes every entry counted in `reached` out of the queue it is in, under that
+        // queue's lock, as the caller guarantees.
         unsafe { queue.push_back(entry, &this.waiter, index) };
         this.reached.set(reached + 1);
+        true
     }
 
     /// Queues the waiter, as far as it is not yet, and hands it whatever is already signaled.
@@ -450,7 +462,8 @@ impl<'a, const N: usize> Queued<'a, N> {
                 break;
             }
             let mut inner = obj.lock();
-            self.push(&mut inner.any_waiters, index);
+            // SAFETY: The next entry is for this object, a wait-any's.
+            unsafe { self.push(&mut inner.any_waiters, index) };
             inner.wake_any();
         }
     }
@@ -460,15 +473,16 @@ impl<'a, const N: usize> Queued<'a, N> {
     fn enqueue_all(self: Pin<&Self>, all: &mut WaitAll) {
         let waiter = &self.waiter;
         for obj in waiter.objs.objects() {
-            self.push(obj.all_waiters.access_mut(all), 0);
-            all.entries += 1;
-            obj.count_all_waiter(all, true);
+            // SAFETY: The next entry is for this object, a wait-all's.
+            if unsafe { self.push(obj.all_waiters.access_mut(all), 0) } {
+                all.entries += 1;
+                obj.count_all_waiter(all, true);
+            }
         }
         if let Some(alert) = waiter.objs.alert() {
-            self.push(
-                &mut alert.lock_held(all).any_waiters,
-                waiter.objs.count as u32,
-            );
+            let index = waiter.objs.count as u32;
+            // SAFETY: The next entry, after the objects', is for the alert.
+            unsafe { self.push(&mut alert.lock_held(all).any_waiters, index) };
         }
         try_wake_all(all, waiter, None);
     }
@@ -591,7 +605,10 @@ fn wait_one(dev: &Device, objs: &Objects, obj: &Object, args: &uapi::WaitArgs) -
     let waiter = Waiter::new(task, args.owner, false, Deadline::from_args(args), objs);
     pin_init::stack_pin_init!(let queued = Queued::<1>::new(dev, waiter));
     let queued = queued.into_ref();
-    queued.push(&mut inner.any_waiters, 0);
+    // SAFETY: The only entry is for the only object.
+    unsafe { queued.push(&mut inner.any_waiters, 0) };
+    // Unlocked before anything can return: `queued` leaves its queue, under this lock, when
+    // it goes.
     drop(inner);
     sleep(queued)
 }
@@ -604,39 +621,56 @@ fn wait_all<const N: usize>(
 ) -> Result<Acquired> {
     let task = kernel::current!();
     let waiter = Waiter::new(task, args.owner, true, Deadline::from_args(args), objs);
-    with_queued::<N, _>(dev, waiter, |queued| {
-        {
-            let mut all = dev.wait_all.lock();
-            // Most waits find everything signaled: take it without any queueing. As when
-            // queued, the objects are offered before the alert.
-            if let Some(abandoned) = acquire_all(&all, objs, args.owner, None, || true) {
-                return Ok(Acquired {
-                    index: 0,
-                    abandoned,
-                });
-            }
-            if let Some(alert) = objs.alert() {
-                let mut inner = alert.lock_held(&all);
-                if inner.state.is_signaled(args.owner) {
-                    return Ok(Acquired {
-                        index: objs.count as u32,
-                        abandoned: inner.state.acquire(args.owner),
-                    });
-                }
-            }
-            // Still the holder, so that queueing costs no second trip.
-            queued.enqueue_all(&mut all);
+    if N > STACK_SLOTS {
+        // Only a wait that must sleep pays for the allocation.
+        if let Some(acquired) = take_all(&dev.wait_all.lock(), objs, args.owner) {
+            return Ok(acquired);
         }
-        sleep(queued)
+        let queued = KBox::pin_init(Queued::<N>::new(dev, waiter), GFP_KERNEL)?;
+        let queued = queued.as_ref();
+        // Whatever was signaled meanwhile is still offered: the objects by `enqueue_all`, the
+        // alert by `sleep`.
+        queued.enqueue_all(&mut dev.wait_all.lock());
+        return sleep(queued);
+    }
+    pin_init::stack_pin_init!(let queued = Queued::<N>::new(dev, waiter));
+    let queued = queued.into_ref();
+    {
+        let mut all = dev.wait_all.lock();
+        if let Some(acquired) = take_all(&all, objs, args.owner) {
+            return Ok(acquired);
+        }
+        // Still the holder, so that queueing costs no second trip.
+        queued.enqueue_all(&mut all);
+    }
+    sleep(queued)
+}
+
+/// Most wait-alls find everything signaled, or else their alert: takes that, as the holder of
+/// the wait-all lock, without any queueing. As when queued, the objects come before the alert.
+fn take_all(all: &WaitAll, objs: &Objects, owner: u32) -> Option<Acquired> {
+    if let Some(abandoned) = acquire_all(all, objs, owner, None, || true) {
+        return Some(Acquired {
+            index: 0,
+            abandoned,
+        });
+    }
+    let alert = objs.alert()?;
+    let mut inner = alert.lock_held(all);
+    inner.state.is_signaled(owner).then(|| Acquired {
+        index: objs.count as u32,
+        abandoned: inner.state.acquire(owner),
     })
 }
 
 /// Waits with more slots than this keep their [`Queued`] on the heap rather than on the
 /// kernel stack, where its entries would take kilobytes.
 const STACK_SLOTS: usize = 16;
+// The largest slot count that `wait` sizes below 65 must stay on the stack.
+const _: () = assert!(STACK_SLOTS >= 16);
 
 /// Runs `f` with `waiter` made into a [`Queued`] with `N` entries, pinned in this frame or, for
-/// the largest waits, on the heap.
+/// the largest waits, on the heap: a wait-any that must sleep.
 fn with_queued<'a, const N: usize, R>(
     dev: &'a Device,
     waiter: Waiter<'a>,
