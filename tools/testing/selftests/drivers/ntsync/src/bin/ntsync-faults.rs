@@ -598,6 +598,53 @@ fn object_ioctl_faults() -> TestResult {
     Ok(())
 }
 
+/// Waits with more slots than ours keeps on the stack (17 objects), all signaled: ours
+/// allocates nothing for them either, since they need not sleep.
+fn large_signaled_wait_faults() -> TestResult {
+    const N: usize = 17;
+    let dev = dev()?;
+    let nth = FailNth::open()?;
+    for (cmd, name, taken) in [
+        (IOC_WAIT_ANY, "WAIT_ANY (17 objects, signaled)", 1),
+        (IOC_WAIT_ALL, "WAIT_ALL (17 objects, signaled)", N),
+    ] {
+        let mut tally = Tally::default();
+        let mut k = 1;
+        loop {
+            let sems = (0..N)
+                .map(|_| sem(&dev, 1, 1))
+                .collect::<Result<Vec<_>, _>>()?;
+            let objs: Vec<RawFd> = sems.iter().map(|s| s.as_raw_fd()).collect();
+            let mut args = Wait::new(&objs).by(5).args();
+            touch_stack();
+            nth.arm(k);
+            let got = ioctl(dev.as_raw_fd(), cmd, &mut args);
+            let fired = nth.disarm();
+            tally.note(fired, got.is_err());
+            let left = sems.iter().map(count).collect::<Result<Vec<_>, _>>()?;
+            let acquired = left.iter().filter(|&&c| c == 0).count();
+            match got {
+                Ok(_) => check_eq!(acquired, taken),
+                Err(ENOMEM) => {
+                    check!(fired, "{name}, step {k}: ENOMEM without an injected fault");
+                    check_eq!(acquired, 0);
+                }
+                other => return Err(format!("{name}, step {k}: {other:?}")),
+            }
+            if !fired {
+                break;
+            }
+            k += 1;
+            check!(
+                k <= MAX_STEPS,
+                "{name}: still allocating after {MAX_STEPS} steps"
+            );
+        }
+        tally.done(name, Alloc::NotOurs)?;
+    }
+    Ok(())
+}
+
 /// The total, and the failslab settings put back.
 fn faults_injected() -> TestResult {
     drop(FAILSLAB.lock().unwrap().take());
@@ -617,6 +664,7 @@ const TESTS: &[Test] = &[
     ("wait_all_sleeping_faults", wait_all_sleeping_faults),
     ("queue_growth_any_faults", queue_growth_any_faults),
     ("queue_growth_all_faults", queue_growth_all_faults),
+    ("large_signaled_wait_faults", large_signaled_wait_faults),
     ("wake_release_faults", wake_release_faults),
     ("wake_set_all_faults", wake_set_all_faults),
     ("wake_unlock_faults", wake_unlock_faults),
