@@ -135,6 +135,11 @@ impl Objects {
         (0u32..).zip(self.refs[..self.len].iter().flatten().map(|obj| &**obj))
     }
 
+    /// The object at position `i`, the alert's included.
+    fn object(&self, i: usize) -> Option<&Object> {
+        self.refs[..self.len].get(i)?.as_deref()
+    }
+
     /// The object, when the wait names only one and no alert.
     fn single(&self) -> Option<&Object> {
         match &self.refs[..self.len] {
@@ -198,6 +203,10 @@ pub(crate) struct Waiter<'a> {
     claimed: Atomic<i32>,
     /// An acquired mutex had been abandoned.
     abandoned: Atomic<bool>,
+    /// For a wait-all, the position of the object that its last check found unsignaled,
+    /// where the next check starts: it is the likeliest to be unsignaled still. Only the
+    /// holder of the wait-all lock uses it.
+    blocker: Atomic<u32>,
     objs: &'a Objects,
 }
 
@@ -216,6 +225,7 @@ impl<'a> Waiter<'a> {
             deadline,
             claimed: Atomic::new(UNCLAIMED),
             abandoned: Atomic::new(false),
+            blocker: Atomic::new(0),
             objs,
         }
     }
@@ -327,46 +337,66 @@ fn try_wake_all(all: &WaitAll, waiter: &Waiter<'_>, locked: Option<&Object>) {
     if waiter.claimed_index().is_some() {
         return;
     }
-    let acquired = acquire_all(all, waiter.objs, waiter.owner, locked, || {
+    let first = waiter.blocker.load(Relaxed) as usize;
+    match acquire_all(all, waiter.objs, waiter.owner, locked, first, || {
         waiter.try_claim(0)
-    });
-    if let Some(abandoned) = acquired {
-        if abandoned {
-            waiter.abandoned.store(true, Relaxed);
+    }) {
+        Ok(abandoned) => {
+            if abandoned {
+                waiter.abandoned.store(true, Relaxed);
+            }
+            waiter.task.wake_up();
         }
-        waiter.task.wake_up();
+        Err(Some(blocker)) => waiter.blocker.store(blocker as u32, Relaxed),
+        Err(None) => (),
     }
 }
 
 /// If every object of `objs` (the alert aside) is signaled for `owner` and `claim()` agrees,
-/// acquires them all as one step and returns whether an abandoned mutex was among them. Runs
-/// as the holder of the wait-all lock; `locked` is already dev-locked by the caller.
+/// acquires them all as one step and returns whether an abandoned mutex was among them;
+/// otherwise returns the position of the object found unsignaled, if one was. Looks at the
+/// objects from position `first` on, then from the start. Runs as the holder of the wait-all
+/// lock; `locked` is already dev-locked by the caller.
 fn acquire_all(
     all: &WaitAll,
     objs: &Objects,
     owner: u32,
     locked: Option<&Object>,
+    first: usize,
     claim: impl FnOnce() -> bool,
-) -> Option<bool> {
+) -> Result<bool, Option<usize>> {
     let ours = |obj: &Object| !locked.is_some_and(|l| core::ptr::eq(obj, l));
+    let count = objs.count;
+    let first = if first < count { first } else { 0 };
+    let after = |i: usize| if i + 1 < count { i + 1 } else { 0 };
     // Each object is checked and dev-locked in one section: from then on its state cannot
     // change until it is released below. The first unsignaled one ends the check.
     let mut taken = 0;
-    let mut ready = true;
-    for obj in objs.objects() {
+    let mut blocker = None;
+    let mut i = first;
+    while taken < count {
+        let Some(obj) = objs.object(i) else {
+            break;
+        };
         let mut inner = obj.lock_held(all);
-        ready = inner.state.is_signaled(owner);
-        if !ready {
+        if !inner.state.is_signaled(owner) {
+            blocker = Some(i);
             break;
         }
         if ours(obj) {
             inner.dev_locked = true;
         }
         taken += 1;
+        i = after(i);
     }
-    let claimed = ready && claim();
+    let claimed = blocker.is_none() && claim();
     let mut abandoned = false;
-    for obj in objs.objects().take(taken) {
+    let mut i = first;
+    for _ in 0..taken {
+        let Some(obj) = objs.object(i) else {
+            break;
+        };
+        i = after(i);
         // Unless acquiring, only the marks need undoing, and `locked` has none of ours.
         if !claimed && !ours(obj) {
             continue;
@@ -379,7 +409,11 @@ fn acquire_all(
             inner.dev_locked = false;
         }
     }
-    claimed.then_some(abandoned)
+    if claimed {
+        Ok(abandoned)
+    } else {
+        Err(blocker)
+    }
 }
 
 /// A waiter queued on its objects, with its place in each queue: entry `i` is for the `i`th
@@ -649,7 +683,7 @@ fn wait_all<const N: usize>(
 /// Most wait-alls find everything signaled, or else their alert: takes that, as the holder of
 /// the wait-all lock, without any queueing. As when queued, the objects come before the alert.
 fn take_all(all: &WaitAll, objs: &Objects, owner: u32) -> Option<Acquired> {
-    if let Some(abandoned) = acquire_all(all, objs, owner, None, || true) {
+    if let Ok(abandoned) = acquire_all(all, objs, owner, None, 0, || true) {
         return Some(Acquired {
             index: 0,
             abandoned,
