@@ -491,13 +491,16 @@ impl<'a, const N: usize> Queued<'a, N> {
         // Queueing in array order and offering each object as it is reached makes the lowest
         // signaled index win, objects before the alert; once satisfied, the rest need no
         // queueing.
-        for (index, obj) in waiter.objs.iter().skip(self.reached.get()) {
+        for i in self.reached.get()..waiter.objs.len {
+            let Some(obj) = waiter.objs.object(i) else {
+                break;
+            };
             if waiter.claimed_index().is_some() {
                 break;
             }
             let mut inner = obj.lock();
-            // SAFETY: The next entry is for this object, a wait-any's.
-            unsafe { self.push(&mut inner.any_waiters, index) };
+            // SAFETY: The next entry, the `i`th, is for this object, a wait-any's.
+            unsafe { self.push(&mut inner.any_waiters, i as u32) };
             inner.wake_any();
         }
     }
@@ -530,9 +533,11 @@ impl<'a, const N: usize> Queued<'a, N> {
         let reached = self.reached.replace(0);
         let mut entries = self.entries.iter().take(reached);
         if !waiter.all {
-            for ((_, obj), entry) in waiter.objs.iter().zip(entries) {
-                // SAFETY: The entry was queued, if ever, on this object's queue.
-                unsafe { obj.lock().any_waiters.remove(entry) };
+            for (i, entry) in entries.enumerate() {
+                if let Some(obj) = waiter.objs.object(i) {
+                    // SAFETY: The `i`th entry was queued, if ever, on this object's queue.
+                    unsafe { obj.lock().any_waiters.remove(entry) };
+                }
             }
             return;
         }
