@@ -119,7 +119,7 @@ impl MiscDevice for Instance {
 
     fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
         let dev = Device::new()?;
-        let root = view::root();
+        let root = view::root()?;
         let name = CString::try_from_fmt(fmt!("{}", dev.id))?;
         let view = View::new(dev.clone());
         let instance = KBox::pin_init(

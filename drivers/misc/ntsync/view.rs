@@ -50,10 +50,10 @@ impl Drop for Root {
     }
 }
 
-/// Where a new device puts its view.
-pub(crate) fn root() -> Dir {
-    // `Root` lives as long as the module, and opens happen only while it is loaded.
-    ROOT.lock().clone().unwrap_or_else(|| Dir::new(c"ntsync"))
+/// Where a new device puts its view. `Root` lives as long as the module and devices are only
+/// opened while it is loaded, so there always is one.
+pub(crate) fn root() -> Result<Dir> {
+    ROOT.lock().clone().ok_or(ENODEV)
 }
 
 /// The contents of one device's debugfs file.
