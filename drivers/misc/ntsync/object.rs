@@ -114,6 +114,7 @@ impl Object {
     }
 
     /// Locks the object on its own, first waiting out a wait-all that holds it.
+    #[inline]
     pub(crate) fn lock(&self) -> SpinLockGuard<'_, Inner> {
         loop {
             let guard = self.inner.lock();

@@ -312,9 +312,13 @@ impl LinkedEntry {
 pub(crate) fn wake_any(state: &mut State, waiters: &mut Queue) {
     waiters.retain(|entry| {
         let waiter = entry.waiter();
-        if state.is_signaled(waiter.owner) && waiter.try_claim(entry.index()) {
-            waiter.acquire(state);
-            waiter.task.wake_up();
+        if state.is_signaled(waiter.owner) {
+            if waiter.try_claim(entry.index()) {
+                waiter.acquire(state);
+                waiter.task.wake_up();
+            }
+            // Claimed now, or before.
+            return false;
         }
         // Also the entries of waiters satisfied before, here (a wait-any may name this
         // object more than once) or elsewhere.
