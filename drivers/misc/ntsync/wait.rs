@@ -858,6 +858,41 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_keeps_order_and_takes_out_anywhere() -> Result {
+        let task = kernel::current!();
+        let (a, b, c) = (waiter(task, 1), waiter(task, 2), waiter(task, 3));
+        let (ea, eb, ec) = (WaitEntry::new(), WaitEntry::new(), WaitEntry::new());
+        let at = |w: &Waiter<'_>| core::ptr::from_ref(w).cast::<()>();
+        let order = |queue: &Queue| -> KVec<*const ()> {
+            let mut out = KVec::new();
+            for entry in queue.iter() {
+                let _ = out.push(at(entry.waiter()), GFP_KERNEL);
+            }
+            out
+        };
+        // SAFETY: The queue goes first, declared after the entries and waiters.
+        let mut queue = unsafe { queue_of(&[(&ea, &a, 0), (&eb, &b, 1), (&ec, &c, 2)]) };
+        assert_eq!(order(&queue)[..], [at(&a), at(&b), at(&c)]);
+        // SAFETY: `eb` went into this queue only.
+        assert!(unsafe { queue.remove(&eb) });
+        // SAFETY: As above; it is out already.
+        assert!(!unsafe { queue.remove(&eb) });
+        assert_eq!(order(&queue)[..], [at(&a), at(&c)]);
+        queue.retain(|entry| entry.index() != 2);
+        assert_eq!(order(&queue)[..], [at(&a)]);
+        // SAFETY: `eb` is in no queue, and it and `b` outlive the queue.
+        unsafe { queue.push_back(&eb, &b, 5) };
+        assert_eq!(order(&queue)[..], [at(&a), at(&b)]);
+        queue.retain(|entry| entry.index() != 0);
+        assert_eq!(order(&queue)[..], [at(&b)]);
+        assert_eq!(queue.iter().map(|entry| entry.index()).next(), Some(5));
+        // SAFETY: `eb` is in this queue.
+        assert!(unsafe { queue.remove(&eb) });
+        assert!(queue.is_empty());
+        Ok(())
+    }
+
+    #[test]
     fn the_recursion_limit_is_unsignaled() -> Result {
         let mut mutex = Mutex::new(5, u32::MAX - 1).ok_or(EINVAL)?;
         assert!(mutex.is_signaled(5));
