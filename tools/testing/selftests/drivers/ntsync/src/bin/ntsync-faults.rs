@@ -149,11 +149,23 @@ fn failslab_setup() -> TestResult {
     Ok(())
 }
 
+/// Runs `step(k)` for k = 1, 2, ..., where `step` makes the operation with the k-th
+/// allocation of its thread failed and returns whether that fault fired, until one fires no
+/// more: by then each allocation the operation makes has failed once.
+fn each_nth(what: &str, mut step: impl FnMut(u32) -> Result<bool, String>) -> TestResult {
+    for k in 1..=MAX_STEPS {
+        if !step(k)? {
+            return Ok(());
+        }
+    }
+    Err(format!("{what}: still allocating after {MAX_STEPS} steps"))
+}
+
 /// Opening the device: a descriptor that works, or ENOMEM and no descriptor.
 fn open_device_faults() -> TestResult {
     let nth = FailNth::open()?;
     let mut tally = Tally::default();
-    for k in 1..=MAX_STEPS {
+    each_nth("open", |k| {
         let before = fd_count();
         touch_stack();
         nth.arm(k);
@@ -172,11 +184,9 @@ fn open_device_faults() -> TestResult {
             check!(fired, "step {k}: ENOMEM without an injected fault");
             check_eq!(fd_count(), before);
         }
-        if !fired {
-            return tally.done("open", Alloc::Must);
-        }
-    }
-    Err(format!("still allocating after {MAX_STEPS} steps"))
+        Ok(fired)
+    })?;
+    tally.done("open", Alloc::Must)
 }
 
 /// Creating an object from `args`: an object in that state, or ENOMEM and no descriptor.
@@ -184,7 +194,7 @@ fn create_faults(cmd: u32, args: [u32; 2], what: &str) -> TestResult {
     let dev = dev()?;
     let nth = FailNth::open()?;
     let mut tally = Tally::default();
-    for k in 1..=MAX_STEPS {
+    each_nth(what, |k| {
         let before = fd_count();
         let mut a = args;
         touch_stack();
@@ -213,10 +223,10 @@ fn create_faults(cmd: u32, args: [u32; 2], what: &str) -> TestResult {
         }
         if !fired {
             check!(got.is_ok(), "step {k}: failed with no fault injected");
-            return tally.done(what, Alloc::Must);
         }
-    }
-    Err(format!("still allocating after {MAX_STEPS} steps"))
+        Ok(fired)
+    })?;
+    tally.done(what, Alloc::Must)
 }
 
 fn create_sem_faults() -> TestResult {
@@ -283,7 +293,12 @@ fn sleeping_wait_faults(all: bool) -> TestResult {
     let dev = dev()?;
     let mut tally = Tally::default();
     let cmd = if all { IOC_WAIT_ALL } else { IOC_WAIT_ANY };
-    for k in 1..=MAX_STEPS {
+    let what = if all {
+        "sleeping WAIT_ALL"
+    } else {
+        "sleeping WAIT_ANY"
+    };
+    each_nth(what, |k| {
         let s = sem(&dev, 0, 1)?;
         // Manual for wait-all: set, it stays set whatever the wait does.
         let e = event(&dev, all, false)?;
@@ -324,17 +339,10 @@ fn sleeping_wait_faults(all: bool) -> TestResult {
         check_eq!(event_signaled(&alert), Some(false));
         if !fired {
             check!(got.is_ok(), "step {k}: failed with no fault injected");
-            return tally.done(
-                if all {
-                    "sleeping WAIT_ALL"
-                } else {
-                    "sleeping WAIT_ANY"
-                },
-                Alloc::COnly,
-            );
         }
-    }
-    Err(format!("still allocating after {MAX_STEPS} steps"))
+        Ok(fired)
+    })?;
+    tally.done(what, Alloc::COnly)
 }
 
 fn wait_any_sleeping_faults() -> TestResult {
@@ -353,9 +361,13 @@ fn queue_growth_faults(all: bool) -> TestResult {
     let dev = dev()?;
     let cmd = if all { IOC_WAIT_ALL } else { IOC_WAIT_ANY };
     let mut tally = Tally::default();
+    let what = if all {
+        "WAIT_ALL joining a queue"
+    } else {
+        "WAIT_ANY joining a queue"
+    };
     for queued in [1usize, 2, 4, 8] {
-        let mut k = 1;
-        loop {
+        each_nth(what, |k| {
             let s = sem(&dev, 0, u32::MAX)?;
             // Manual, and set for wait-all: every waiter sleeps on the semaphore alone.
             let e = event(&dev, true, all)?;
@@ -403,20 +415,11 @@ fn queue_growth_faults(all: bool) -> TestResult {
                     got.is_ok(),
                     "{queued} queued, step {k}: failed with no fault"
                 );
-                break;
             }
-            k += 1;
-            check!(k <= MAX_STEPS, "still allocating after {MAX_STEPS} steps");
-        }
+            Ok(fired)
+        })?;
     }
-    tally.done(
-        if all {
-            "WAIT_ALL joining a queue"
-        } else {
-            "WAIT_ANY joining a queue"
-        },
-        Alloc::COnly,
-    )
+    tally.done(what, Alloc::COnly)
 }
 
 fn queue_growth_any_faults() -> TestResult {
@@ -433,7 +436,12 @@ fn wake_faults(which: u32) -> TestResult {
     let dev = dev()?;
     let nth = FailNth::open()?;
     let mut tally = Tally::default();
-    for k in 1..=MAX_STEPS {
+    let what = [
+        "SEM_RELEASE waking",
+        "EVENT_SET waking",
+        "MUTEX_UNLOCK waking",
+    ][which as usize];
+    each_nth(what, |k| {
         let s = sem(&dev, 0, 1)?;
         let e = event(&dev, false, false)?;
         let m = mutex(&dev, 1, 1)?;
@@ -477,18 +485,9 @@ fn wake_faults(which: u32) -> TestResult {
             }
             _ => check_eq!(mutex_state(&m), Ok((9, 1))),
         }
-        if !fired {
-            return tally.done(
-                [
-                    "SEM_RELEASE waking",
-                    "EVENT_SET waking",
-                    "MUTEX_UNLOCK waking",
-                ][which as usize],
-                Alloc::NotOurs,
-            );
-        }
-    }
-    Err(format!("still allocating after {MAX_STEPS} steps"))
+        Ok(fired)
+    })?;
+    tally.done(what, Alloc::NotOurs)
 }
 
 fn wake_release_faults() -> TestResult {
@@ -575,8 +574,7 @@ fn object_ioctl_faults() -> TestResult {
     for (op, name) in names.iter().enumerate() {
         let mut tally = Tally::default();
         let (want, _) = object_op(&dev, op, None)?;
-        let mut k = 1;
-        loop {
+        each_nth(name, |k| {
             let (got, fired) = object_op(&dev, op, Some((&nth, k)))?;
             tally.note(fired, got.0.is_err() && want.0.is_ok());
             let enomem_ok = op >= 9 && got == (Err(ENOMEM), untouched.clone());
@@ -584,15 +582,8 @@ fn object_ioctl_faults() -> TestResult {
                 got == want || enomem_ok && fired,
                 "{name}, step {k}: {got:?}, expected {want:?}"
             );
-            if !fired {
-                break;
-            }
-            k += 1;
-            check!(
-                k <= MAX_STEPS,
-                "{name}: still allocating after {MAX_STEPS} steps"
-            );
-        }
+            Ok(fired)
+        })?;
         tally.done(name, Alloc::NotOurs)?;
     }
     Ok(())
@@ -609,8 +600,7 @@ fn large_signaled_wait_faults() -> TestResult {
         (IOC_WAIT_ALL, "WAIT_ALL (17 objects, signaled)", N),
     ] {
         let mut tally = Tally::default();
-        let mut k = 1;
-        loop {
+        each_nth(name, |k| {
             let sems = (0..N)
                 .map(|_| sem(&dev, 1, 1))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -631,15 +621,8 @@ fn large_signaled_wait_faults() -> TestResult {
                 }
                 other => return Err(format!("{name}, step {k}: {other:?}")),
             }
-            if !fired {
-                break;
-            }
-            k += 1;
-            check!(
-                k <= MAX_STEPS,
-                "{name}: still allocating after {MAX_STEPS} steps"
-            );
-        }
+            Ok(fired)
+        })?;
         tally.done(name, Alloc::NotOurs)?;
     }
     Ok(())
