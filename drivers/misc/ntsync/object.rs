@@ -28,7 +28,8 @@ use crate::{
     queue::Queue,
     sem::Semaphore,
     state::State,
-    uapi, wait,
+    uapi,
+    wait, //
 };
 use kernel::{
     new_spinlock,

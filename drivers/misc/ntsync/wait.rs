@@ -669,12 +669,12 @@ fn wait_all<const N: usize>(
         if let Some(acquired) = take_all(&dev.wait_all.lock(), objs, args.owner) {
             return Ok(acquired);
         }
-        let queued = KBox::pin_init(Queued::<N>::new(dev, waiter), GFP_KERNEL)?;
-        let queued = queued.as_ref();
-        // Whatever was signaled meanwhile is still offered: the objects by `enqueue_all`, the
-        // alert by `sleep`.
-        queued.enqueue_all(&mut dev.wait_all.lock());
-        return sleep(queued);
+        return with_queued::<N, _>(dev, waiter, |queued| {
+            // Whatever was signaled meanwhile is still offered: the objects by `enqueue_all`,
+            // the alert by `sleep`.
+            queued.enqueue_all(&mut dev.wait_all.lock());
+            sleep(queued)
+        });
     }
     pin_init::stack_pin_init!(let queued = Queued::<N>::new(dev, waiter));
     let queued = queued.into_ref();
@@ -713,7 +713,7 @@ const STACK_SLOTS: usize = 16;
 const _: () = assert!(STACK_SLOTS >= 16);
 
 /// Runs `f` with `waiter` made into a [`Queued`] with `N` entries, pinned in this frame or, for
-/// the largest waits, on the heap: a wait-any that must sleep.
+/// the largest waits, on the heap.
 fn with_queued<'a, const N: usize, R>(
     dev: &'a Device,
     waiter: Waiter<'a>,
@@ -768,6 +768,7 @@ mod tests {
         mutex::Mutex,
         sem::Semaphore, //
     };
+    use kernel::sync::Arc;
 
     /// Nothing to wait for: these waiters are offered objects by hand.
     const NONE: Slots<1> = Objects {
@@ -902,81 +903,70 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn wait_all_takes_everything_at_once_or_nothing() -> Result {
-        let result = wait_all_takes_everything_at_once_or_nothing_with_files();
+    /// Runs `test` on a wait-all by owner 1, queued on `objs` of `dev`: the first `count` as
+    /// its objects, the other as its alert. Then the waiter must leave every queue, and the
+    /// files made for the wait are released at once, not to keep the module busy.
+    fn with_wait_all(
+        dev: &Device,
+        objs: [&Arc<Object>; 2],
+        count: usize,
+        test: impl FnOnce(&Waiter<'_>) -> Result,
+    ) -> Result {
+        let result = (|| {
+            let files = [
+                ObjectRef::new_file(objs[0].clone())?,
+                ObjectRef::new_file(objs[1].clone())?,
+            ];
+            let objs = Slots::<2>::from_iter(files.into_iter(), count);
+            let task = kernel::current!();
+            pin_init::stack_pin_init!(let queued = Queued::<2>::new(
+                dev,
+                Waiter::new(task, 1, true, None, &objs)
+            ));
+            let queued = queued.into_ref();
+            queued.enqueue();
+            test(&queued.waiter)?;
+            queued.leave();
+            assert_eq!(dev.wait_all.lock().entries, 0);
+            Ok(())
+        })();
         ffi::flush_delayed_fput();
         result
     }
 
-    fn wait_all_takes_everything_at_once_or_nothing_with_files() -> Result {
+    #[test]
+    fn wait_all_takes_everything_at_once_or_nothing() -> Result {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
         let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
-        let objs = Slots::<2>::from_iter(
-            [
-                ObjectRef::new_file(sem.clone())?,
-                ObjectRef::new_file(event.clone())?,
-            ]
-            .into_iter(),
-            2,
-        );
-        let task = kernel::current!();
-        pin_init::stack_pin_init!(let queued = Queued::<2>::new(
-            &dev,
-            Waiter::new(task, 1, true, None, &objs)
-        ));
-        let queued = queued.into_ref();
-        queued.enqueue();
-        let w = &queued.waiter;
-        assert_eq!(w.claimed_index(), None);
-        assert_eq!(sem_count(&sem), 1);
+        with_wait_all(&dev, [&sem, &event], 2, |w| {
+            assert_eq!(w.claimed_index(), None);
+            assert_eq!(sem_count(&sem), 1);
 
-        assert_eq!(event.set_event(false), Ok(false));
-        assert_eq!(w.claimed_index(), Some(0));
-        assert_eq!(sem_count(&sem), 0);
-        // The auto-reset event went to the waiter.
-        assert_eq!(event.reset_event(), Ok(false));
-        queued.leave();
-        assert_eq!(dev.wait_all.lock().entries, 0);
-        Ok(())
+            assert_eq!(event.set_event(false), Ok(false));
+            assert_eq!(w.claimed_index(), Some(0));
+            assert_eq!(sem_count(&sem), 0);
+            // The auto-reset event went to the waiter.
+            assert_eq!(event.reset_event(), Ok(false));
+            Ok(())
+        })
     }
 
     #[test]
     fn the_alert_ends_a_wait_all_with_index_count() -> Result {
-        let result = the_alert_ends_a_wait_all_with_index_count_with_files();
-        ffi::flush_delayed_fput();
-        result
-    }
-
-    fn the_alert_ends_a_wait_all_with_index_count_with_files() -> Result {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
         let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
-        let objs = Slots::<2>::from_iter(
-            [
-                ObjectRef::new_file(sem.clone())?,
-                ObjectRef::new_file(alert.clone())?,
-            ]
-            .into_iter(),
-            1,
-        );
-        let task = kernel::current!();
-        pin_init::stack_pin_init!(let queued = Queued::<2>::new(
-            &dev,
-            Waiter::new(task, 1, true, None, &objs)
-        ));
-        let queued = queued.into_ref();
-        queued.enqueue();
-        let w = &queued.waiter;
-        assert_eq!(w.claimed_index(), None);
-        assert_eq!(alert.set_event(true), Ok(false));
-        assert_eq!(w.claimed_index(), Some(1));
-        // A pulse leaves the event unsignaled.
-        assert_eq!(alert.reset_event(), Ok(false));
-        // Releasing the semaphore now satisfies nobody: the waiter is taken.
-        assert_eq!(sem.release(1), Ok(0));
-        assert_eq!(sem_count(&sem), 1);
-        Ok(())
+        with_wait_all(&dev, [&sem, &alert], 1, |w| {
+            assert_eq!(w.claimed_index(), None);
+            assert_eq!(alert.set_event(true), Ok(false));
+            assert_eq!(w.claimed_index(), Some(1));
+            // A pulse leaves the event unsignaled.
+            assert_eq!(alert.reset_event(), Ok(false));
+            // Releasing the semaphore now satisfies nobody: the waiter is taken.
+            assert_eq!(sem.release(1), Ok(0));
+            assert_eq!(sem_count(&sem), 1);
+            Ok(())
+        })
     }
 }
