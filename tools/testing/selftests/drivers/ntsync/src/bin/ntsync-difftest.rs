@@ -1080,7 +1080,7 @@ impl<'m> Pool<'m> {
                     (0, libc::SEEK_END),
                 ]);
                 // SAFETY: No memory is involved.
-                let r = sys(unsafe { libc::lseek(fd, off, whence) });
+                let r = sys(unsafe { libc::lseek64(fd, off, whence) });
                 let _ = write!(out, " {off} {whence}");
                 show(out, r);
             }

@@ -270,51 +270,64 @@ impl Mem {
         unsafe { std::slice::from_raw_parts_mut(self.ro_input, PAGE) }
     }
 
-    fn bad_addr(&mut self, ptr: Ptr) -> usize {
+    /// The address of a bad `ptr`, as wide as the `__u64` of a wait's `objs`: a 32-bit
+    /// process can put a kernel or non-canonical address there too.
+    fn bad_addr(&mut self, ptr: Ptr) -> u64 {
         match ptr {
-            Ptr::Hole(off) => self.hole() + off,
+            Ptr::Hole(off) => (self.hole() + off) as u64,
             Ptr::Null => 0,
-            Ptr::Kernel(a) | Ptr::NonCanonical(a) | Ptr::Low(a) => a as usize,
+            Ptr::Kernel(a) | Ptr::NonCanonical(a) | Ptr::Low(a) => a,
             Ptr::Ok(_) | Ptr::ReadOnly => unreachable!(),
         }
     }
 
     /// Puts `input` where `ptr` says, with the fill around it; its address.
-    fn place(&mut self, ptr: Ptr, input: &[u8]) -> usize {
+    fn place(&mut self, ptr: Ptr, input: &[u8]) -> u64 {
         match ptr {
             Ptr::Ok(off) => {
                 let at = ARG_AT + off;
                 let s = self.scratch();
                 s[..SPAN].fill(FILL);
                 s[at..at + input.len()].copy_from_slice(input);
-                self.scratch as usize + at
+                (self.scratch as usize + at) as u64
             }
             Ptr::ReadOnly => {
                 let s = self.ro_input();
                 s[..SPAN].fill(FILL);
                 s[..input.len()].copy_from_slice(input);
-                self.ro
+                self.ro as u64
             }
             _ => self.bad_addr(ptr),
         }
     }
 
     /// Puts a wait's fd array where `ptr` says; its address.
-    fn place_fds(&mut self, ptr: Ptr, fds: &[RawFd]) -> usize {
+    fn place_fds(&mut self, ptr: Ptr, fds: &[RawFd]) -> u64 {
         let bytes: Vec<u8> = fds.iter().flat_map(|fd| fd.to_ne_bytes()).collect();
         match ptr {
             Ptr::Ok(off) => {
                 let at = ARR_AT + off;
                 self.scratch()[at..at + bytes.len()].copy_from_slice(&bytes);
-                self.scratch as usize + at
+                (self.scratch as usize + at) as u64
             }
             Ptr::ReadOnly => {
                 self.ro_input()[RO_ARR_AT..RO_ARR_AT + bytes.len()].copy_from_slice(&bytes);
-                self.ro + RO_ARR_AT
+                (self.ro + RO_ARR_AT) as u64
             }
             _ => self.bad_addr(ptr),
         }
     }
+}
+
+/// The top of a 32-bit process's address space, above the compat `TASK_SIZE` (0xffffe000),
+/// where nothing is ever mapped.
+const TOP_32: usize = 0xffff_e000;
+
+/// `addr` as the ioctl argument, an `unsigned long`. The kernel zero-extends a 32-bit
+/// process's argument, so that process cannot name a kernel or non-canonical address; it
+/// passes an address in the top pages of its 4 GiB instead, which faults just the same.
+fn ioctl_arg(addr: u64) -> usize {
+    usize::try_from(addr).unwrap_or(TOP_32 | (addr as usize & 0x1fff))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1248,7 +1261,7 @@ impl Fuzz {
             fds_addr = self.mem.place_fds(c.fds_ptr, &c.fds);
         }
         if c.cmd == IOC_WAIT_ANY || c.cmd == IOC_WAIT_ALL {
-            input[8..16].copy_from_slice(&(fds_addr as u64).to_ne_bytes());
+            input[8..16].copy_from_slice(&fds_addr.to_ne_bytes());
         }
         let addr = self.mem.place(c.ptr, &input);
         let arm = match self.nth {
@@ -1259,7 +1272,7 @@ impl Fuzz {
         if let (Some(k), Some((nth, _))) = (arm, &self.nth) {
             nth.arm(k);
         }
-        let got = ioctl_raw(c.fd, c.cmd, addr);
+        let got = ioctl_raw(c.fd, c.cmd, ioctl_arg(addr));
         let fired = arm.is_some() && self.nth.as_ref().is_some_and(|(nth, _)| nth.disarm());
         self.checks[CALLS].runs += 1;
         let device_cmd =
