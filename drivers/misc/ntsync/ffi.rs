@@ -81,8 +81,10 @@ static OBJECT_FOPS: ObjectFops = ObjectFops(bindings::file_operations {
     owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
     release: Some(object_release),
     unlocked_ioctl: Some(object_ioctl),
-    #[cfg(CONFIG_COMPAT)]
-    compat_ioctl: Some(bindings::compat_ptr_ioctl),
+    // Every argument is a pointer to a structure laid out alike for 32- and 64-bit callers,
+    // so a 32-bit caller only needs its pointer widened. The binding is `None` without
+    // CONFIG_COMPAT.
+    compat_ioctl: bindings::compat_ptr_ioctl,
     ..pin_init::zeroed()
 });
 
