@@ -104,9 +104,11 @@ fn close(fd: RawFd) {
     unsafe { libc::close(fd) };
 }
 
+/// Opens the device with `open64`: the kernel gives a 64-bit process's open O_LARGEFILE, and
+/// a 32-bit process's only through `open64`, so that F_GETFL reads the same from both.
 fn open_dev() -> RawFd {
     // SAFETY: A NUL-terminated path.
-    let fd = unsafe { libc::open(c"/dev/ntsync".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open64(c"/dev/ntsync".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     if fd < 0 {
         eprintln!(
             "ntsync-difftest: open /dev/ntsync: {}",
