@@ -69,8 +69,9 @@ impl Inner {
     /// Hands the object to queued wait-any waiters for as long as it stays signaled.
     #[inline]
     pub(crate) fn wake_any(&mut self) {
-        // Most changes find nobody waiting: they need not make the call.
-        if !self.any_waiters.is_empty() {
+        // Most changes find nobody waiting, or leave the object acquirable by nobody (a
+        // release of nothing, a reset): they need not make the call.
+        if !self.any_waiters.is_empty() && self.state.is_signaled_for_anyone() {
             wait::wake_any(&mut self.state, &mut self.any_waiters);
         }
     }

@@ -13,6 +13,7 @@ use crate::wait::Waiter;
 use core::{
     cell::Cell,
     marker::PhantomPinned,
+    ops::ControlFlow,
     ptr::NonNull, //
 };
 
@@ -177,8 +178,10 @@ impl Queue {
         })
     }
 
-    /// Shows every entry to `keep`, oldest first, and takes out those it says to.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&LinkedEntry) -> bool) {
+    /// Shows the entries to `keep`, oldest first, and takes out those for which it returns
+    /// `Continue(false)`; stops at the first for which it returns `Break`, leaving that one
+    /// and the rest untouched.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&LinkedEntry) -> ControlFlow<(), bool>) {
         let mut next = self.head;
         while let Some(ptr) = next {
             // SAFETY: By the type invariant every entry of the list is live while it is in
@@ -186,8 +189,10 @@ impl Queue {
             let entry = unsafe { ptr.as_ref() };
             next = entry.next.get();
             // SAFETY: The entry is in this queue, and `keep` borrows it for the call only.
-            if !keep(unsafe { LinkedEntry::from_entry(entry) }) {
-                self.unlink(entry);
+            match keep(unsafe { LinkedEntry::from_entry(entry) }) {
+                ControlFlow::Continue(true) => {}
+                ControlFlow::Continue(false) => self.unlink(entry),
+                ControlFlow::Break(()) => break,
             }
         }
     }

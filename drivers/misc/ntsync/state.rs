@@ -27,6 +27,17 @@ impl State {
         }
     }
 
+    /// Whether a wait by some owner could acquire the object now: a mutex held by one owner
+    /// can still be acquired by that owner's waits.
+    #[inline]
+    pub(crate) fn is_signaled_for_anyone(&self) -> bool {
+        match self {
+            State::Sem(sem) => sem.is_signaled(),
+            State::Mutex(mutex) => mutex.count() < u32::MAX,
+            State::Event(event) => event.is_signaled(),
+        }
+    }
+
     /// A wait by `owner` acquires the object; the caller has seen [`Self::is_signaled`].
     /// Returns whether the object was an abandoned mutex.
     pub(crate) fn acquire(&mut self, owner: u32) -> bool {

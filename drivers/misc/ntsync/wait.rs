@@ -29,6 +29,7 @@ use crate::{
 use core::{
     cell::Cell,
     marker::PhantomPinned,
+    ops::ControlFlow,
     pin::Pin, //
 };
 use kernel::{
@@ -307,10 +308,15 @@ impl LinkedEntry {
 /// Offers the object with `state` to its queued wait-any `waiters`, oldest first. Runs with
 /// the object locked.
 ///
-/// Every entry of a satisfied waiter leaves the queue here, in the pass that looks at it
-/// anyway, so that later passes need not look at it again.
+/// Every entry of a satisfied waiter that the pass looks at leaves the queue here, so that
+/// later passes need not look at it again. The pass ends as soon as no waiter at all could
+/// acquire the object: a change that wakes nobody, or the last unit handed out, then costs
+/// nothing per waiter still queued, however many a thread pool parks on the object.
 pub(crate) fn wake_any(state: &mut State, waiters: &mut Queue) {
     waiters.retain(|entry| {
+        if !state.is_signaled_for_anyone() {
+            return ControlFlow::Break(());
+        }
         let waiter = entry.waiter();
         if state.is_signaled(waiter.owner) {
             if waiter.try_claim(entry.index()) {
@@ -318,11 +324,11 @@ pub(crate) fn wake_any(state: &mut State, waiters: &mut Queue) {
                 waiter.task.wake_up();
             }
             // Claimed now, or before.
-            return false;
+            return ControlFlow::Continue(false);
         }
         // Also the entries of waiters satisfied before, here (a wait-any may name this
         // object more than once) or elsewhere.
-        waiter.claimed_index().is_none()
+        ControlFlow::Continue(waiter.claimed_index().is_none())
     });
 }
 
@@ -834,6 +840,33 @@ mod tests {
     }
 
     #[test]
+    fn a_wake_stops_where_no_one_could_acquire() -> Result {
+        let task = kernel::current!();
+        let (gone, first, second) = (waiter(task, 1), waiter(task, 2), waiter(task, 3));
+        let (eg, ef, es) = (WaitEntry::new(), WaitEntry::new(), WaitEntry::new());
+        // SAFETY: The queue goes first, declared after the entries and waiters.
+        let mut queue =
+            unsafe { queue_of(&[(&eg, &gone, 0), (&ef, &first, 1), (&es, &second, 2)]) };
+        // Satisfied by another of its objects, the first waiter has not left this queue yet.
+        assert!(gone.try_claim(7));
+        // Nothing to hand out: the pass looks at no entry, not even to drop the stale one.
+        let mut state = State::Sem(Semaphore::new(0, 2).ok_or(EINVAL)?);
+        wake_any(&mut state, &mut queue);
+        assert_eq!(waiters_in(&queue).len(), 3);
+        // One unit: the stale entry goes, the oldest live waiter takes the unit, and the pass
+        // stops before the last waiter.
+        if let State::Sem(sem) = &mut state {
+            assert_eq!(sem.release(1), Ok(0));
+        }
+        wake_any(&mut state, &mut queue);
+        assert_eq!(gone.claimed_index(), Some(7));
+        assert_eq!(first.claimed_index(), Some(1));
+        assert_eq!(second.claimed_index(), None);
+        assert_eq!(waiters_in(&queue)[..], [core::ptr::from_ref(&second)]);
+        Ok(())
+    }
+
+    #[test]
     fn a_mutex_skips_other_owners_and_reports_abandonment() -> Result {
         let task = kernel::current!();
         let (other, killer) = (waiter(task, 2), waiter(task, 7));
@@ -879,12 +912,12 @@ mod tests {
         // SAFETY: As above; it is out already.
         assert!(!unsafe { queue.remove(&eb) });
         assert_eq!(order(&queue)[..], [at(&a), at(&c)]);
-        queue.retain(|entry| entry.index() != 2);
+        queue.retain(|entry| ControlFlow::Continue(entry.index() != 2));
         assert_eq!(order(&queue)[..], [at(&a)]);
         // SAFETY: `eb` is in no queue, and it and `b` outlive the queue.
         unsafe { queue.push_back(&eb, &b, 5) };
         assert_eq!(order(&queue)[..], [at(&a), at(&b)]);
-        queue.retain(|entry| entry.index() != 0);
+        queue.retain(|entry| ControlFlow::Continue(entry.index() != 0));
         assert_eq!(order(&queue)[..], [at(&b)]);
         assert_eq!(queue.iter().map(|entry| entry.index()).next(), Some(5));
         // SAFETY: `eb` is in this queue.

@@ -232,6 +232,40 @@ fn wake_storm(dev: &Device, threads: usize) -> f64 {
     total.as_secs_f64() * 1e6 / rounds as f64
 }
 
+/// One thread releases 0 units of a semaphore, a change that wakes nobody, while `waiters`
+/// threads sleep in a wait-any on it, each with its own alert as Wine's threads have (a
+/// thread pool parks dozens to hundreds of threads on one object). Changes per second.
+fn idle_change(dev: &Device, secs: f64, waiters: usize) -> f64 {
+    let s = sem(dev, 0);
+    let alerts: Vec<_> = (0..waiters)
+        .map(|_| dev.create_event(true, false).expect("CREATE_EVENT"))
+        .collect();
+    let ready = Barrier::new(waiters + 1);
+    thread::scope(|scope| {
+        for (i, alert) in alerts.iter().enumerate() {
+            let (s, ready) = (&s, &ready);
+            scope.spawn(move || {
+                let wait = dev.wait_any(&[s], i as u32 + 1).alert(alert);
+                ready.wait();
+                assert!(wait.run().expect("WAIT_ANY").alerted);
+            });
+        }
+        ready.wait();
+        // Let every waiter reach its sleep before the changes start.
+        thread::sleep(Duration::from_millis(20 + waiters as u64 / 2));
+        let r = rate(secs, || {
+            assert_eq!(s.release(0), Ok(0));
+        });
+        for alert in &alerts {
+            alert.set().unwrap();
+        }
+        r
+    })
+}
+
+/// The waiter counts of the `idle_change_N` rows.
+const IDLE_WAITERS: [usize; 4] = [1, 16, 256, 1000];
+
 /// Runs `ping` on this thread and `pong` on another until `secs` pass; round trips per second.
 /// `pong` returns false once it has seen the stop request that `stop` sends.
 fn ping_pong(
@@ -385,10 +419,14 @@ fn profile(ops: u64, row: &str) {
         "floor_futex" => futex_floor(0.0),
         "floor_eventfd" => eventfd_floor(0.0),
         "floor_unix" => unix_floor(0.0),
-        _ => match row.strip_prefix("wake_storm_").and_then(|t| t.parse().ok()) {
-            Some(threads) => wake_storm(&dev(), threads),
-            None => panic!("--ops: unknown row '{row}'"),
-        },
+        _ => {
+            let arg = |prefix| row.strip_prefix(prefix).and_then(|t| t.parse().ok());
+            match (arg("wake_storm_"), arg("idle_change_")) {
+                (Some(threads), _) => wake_storm(&dev(), threads),
+                (_, Some(waiters)) => idle_change(&dev(), 0.0, waiters),
+                _ => panic!("--ops: unknown row '{row}'"),
+            }
+        }
     };
     marker::<3>();
     println!("{row} {done:.0} ops");
@@ -422,5 +460,11 @@ fn main() {
     println!("wait_all {:.0} ops/s", wait_all(&dev, secs));
     for threads in [1, 4, 16, 32] {
         println!("wake_storm_{threads} {:.1} us", wake_storm(&dev, threads));
+    }
+    for waiters in IDLE_WAITERS {
+        println!(
+            "idle_change_{waiters} {:.0} ops/s",
+            idle_change(&dev, secs, waiters)
+        );
     }
 }
