@@ -493,10 +493,15 @@ fn run_sequence(kind: Kind, seed: u64, run: &mut Run) {
                 );
             }
         }
-        // Some waiter could acquire it: the one that ends a wake-up pass early.
+        // Whether any waiter at all could acquire the object: a wake-up pass stops when none
+        // could.
         let anyone = model.signaled(1) || model.signaled(current);
         if core.is_signaled_for_anyone() != anyone {
-            run.fail("is_signaled_for_anyone", core.is_signaled_for_anyone(), anyone);
+            run.fail(
+                "is_signaled_for_anyone",
+                core.is_signaled_for_anyone(),
+                anyone,
+            );
         }
         run.cover(classify(&before, op, got));
         run.steps += 1;
