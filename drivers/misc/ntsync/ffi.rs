@@ -198,7 +198,7 @@ impl core::ops::Deref for ObjectRef {
 /// release is deferred to a workqueue, and an object file holds the module until it runs: a
 /// KUnit test that made object files while the module loaded would otherwise keep the module
 /// busy for a moment after `insmod` returns.
-#[cfg(CONFIG_KUNIT = "y")]
+#[cfg(CONFIG_NTSYNC_RS_KUNIT_TEST)]
 pub(crate) fn flush_delayed_fput() {
     // SAFETY: No preconditions; it may sleep, and KUnit tests run in process context.
     unsafe { bindings::flush_delayed_fput() };

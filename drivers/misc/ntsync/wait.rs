@@ -766,6 +766,7 @@ pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
     Ok(0)
 }
 
+#[cfg(CONFIG_NTSYNC_RS_KUNIT_TEST)]
 #[kunit_tests(ntsync_rs_wait)]
 mod tests {
     use super::*;
