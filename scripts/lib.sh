@@ -42,3 +42,26 @@ kernel_dir() {
 	} | sha256sum | cut -c1-12)
 	printf '%s/kbuild/%s-%s\n' "$CACHE" "$variant" "$key"
 }
+
+# The package version in dkms.conf.
+dkms_version() {
+	local ver
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$REPO/dkms.conf")
+	[ -n "$ver" ] || die "dkms.conf has no PACKAGE_VERSION"
+	printf '%s\n' "$ver"
+}
+
+# check_packaged_module KO KERNEL-RELEASE: what every DKMS-built ntsync_rs.ko
+# must be: built for that kernel, found by its aliases, GPL, and a production
+# build, whose loading runs no KUnit test. Prints its modinfo.
+check_packaged_module() {
+	local ko=$1 kver=$2 info
+	[ -f "$ko" ] || die "no $ko"
+	info=$(modinfo "$ko")
+	printf '%s\n' "$info"
+	grep -q "^vermagic: *$kver " <<<"$info" || die "vermagic is not $kver"
+	grep -qx 'alias: *devname:ntsync' <<<"$info" || die "no devname alias"
+	grep -qx 'alias: *char-major-10-249' <<<"$info" || die "no char-major alias"
+	grep -qx 'license: *GPL' <<<"$info" || die "license is not GPL"
+	! objdump -h "$ko" | grep -q kunit_test_suites || die "the packaged module carries KUnit tests"
+}
