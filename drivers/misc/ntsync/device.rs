@@ -18,16 +18,16 @@ use crate::{
 use kernel::{
     debugfs,
     fs::File,
+    list::{
+        List,
+        ListArc, //
+    },
     miscdevice::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
     new_mutex,
     prelude::*,
-    rbtree::{
-        RBTree,
-        RBTreeNode, //
-    },
     str::CString,
     sync::{
         atomic::{
@@ -53,10 +53,10 @@ pub(crate) struct Device {
     /// [`crate::object`].
     #[pin]
     pub(crate) wait_all: Mutex<WaitAll>,
-    /// Every object that has a file, by id: what the debugfs view lists. Only the view and the
-    /// creation and release of object files take this lock.
+    /// Every object that has a file, oldest first: what the debugfs view lists. Only the view,
+    /// to copy the list, and the creation and release of object files take this lock.
     #[pin]
-    pub(crate) objects: Mutex<RBTree<u64, Arc<Object>>>,
+    objects: Mutex<Listed>,
     next_object_id: Atomic<u64>,
     /// Names the device in debugfs.
     pub(crate) id: u64,
@@ -64,8 +64,12 @@ pub(crate) struct Device {
     pub(crate) opener: Pid,
 }
 
-/// A node reserved for listing an object, so that listing it later cannot fail.
-pub(crate) struct Listing(RBTreeNode<u64, Arc<Object>>);
+/// The objects of a device, each linked in through its own [`Object`], so that listing one
+/// allocates nothing.
+struct Listed {
+    list: List<Object>,
+    len: usize,
+}
 
 impl Device {
     pub(crate) fn new() -> Result<Arc<Self>> {
@@ -73,7 +77,13 @@ impl Device {
         Arc::pin_init(
             pin_init!(Device {
                 wait_all <- new_mutex!(WaitAll { entries: 0 }, "Device::wait_all"),
-                objects <- new_mutex!(RBTree::new(), "Device::objects"),
+                objects <- new_mutex!(
+                    Listed {
+                        list: List::new(),
+                        len: 0,
+                    },
+                    "Device::objects"
+                ),
                 next_object_id: Atomic::new(1),
                 id: NEXT_ID.fetch_add(1, Relaxed),
                 opener: kernel::current!().tgid(),
@@ -86,22 +96,44 @@ impl Device {
         self.next_object_id.fetch_add(1, Relaxed)
     }
 
-    /// Reserves what listing `obj` needs, before its file exists.
-    pub(crate) fn prepare_listing(obj: &Arc<Object>) -> Result<Listing> {
-        Ok(Listing(RBTreeNode::new(obj.id, obj.clone(), GFP_KERNEL)?))
-    }
-
-    /// Lists an object whose file now exists.
-    pub(crate) fn list(&self, listing: Listing) {
-        self.objects.lock().insert(listing.0);
+    /// Lists an object whose file now exists. Objects of this device only come here.
+    pub(crate) fn list(&self, obj: ListArc<Object>) {
+        let mut listed = self.objects.lock();
+        listed.list.push_back(obj);
+        listed.len += 1;
     }
 
     /// Takes an object whose file is being released off the list.
     pub(crate) fn unlist(&self, obj: &Object) {
-        let listed = self.objects.lock().remove(&obj.id);
+        let listed = {
+            let mut listed = self.objects.lock();
+            // SAFETY: Only `list` puts objects on a list, each on the one of its own device.
+            let removed = unsafe { listed.list.remove(obj) };
+            listed.len -= usize::from(removed.is_some());
+            removed
+        };
         // Dropped unlocked: it may be the last reference to the object, and through it to the
         // device that owns the lock.
         drop(listed);
+    }
+
+    /// The objects listed now, oldest first, each kept alive by the copy: a reader of the list
+    /// holds the lock that creating and closing objects take only for the time to copy it.
+    pub(crate) fn objects(&self) -> Result<KVec<Arc<Object>>> {
+        loop {
+            let len = self.objects.lock().len;
+            // Allocated unlocked; if objects were created meanwhile, the room may not do.
+            let mut copy = KVec::with_capacity(len, GFP_KERNEL)?;
+            let listed = self.objects.lock();
+            if listed.len > len {
+                continue;
+            }
+            for obj in listed.list.iter() {
+                // Room for `listed.len` objects, as checked just above.
+                let _ = copy.push_within_capacity(obj.into());
+            }
+            return Ok(copy);
+        }
     }
 }
 

@@ -9,10 +9,7 @@
 //! `queue.rs` (lists threaded through entries pinned with their waiters), and, in `wait.rs`,
 //! the promise to queue each entry where it will be taken out again.
 
-use crate::{
-    device::Device,
-    object::Object, //
-};
+use crate::object::Object;
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
@@ -33,6 +30,7 @@ use kernel::{
         File,
         LocalFile, //
     },
+    list::ListArc,
     miscdevice::{
         MiscDevice,
         MiscDeviceOptions, //
@@ -63,6 +61,7 @@ extern "C" {
     fn ntsync_rs_set_current_interruptible();
     fn ntsync_rs_set_current_running();
     fn ntsync_rs_put_u32(uaddr: *mut u32, val: u32) -> c_int;
+    fn ntsync_rs_get_u32(uaddr: *const u32, val: *mut u32) -> c_int;
     fn ntsync_rs_timens_to_host(
         clock: bindings::clockid_t,
         tim: bindings::ktime_t,
@@ -117,7 +116,7 @@ unsafe extern "C" fn object_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c
 }
 
 /// Makes `obj` a new anonymous-inode file and installs it as a close-on-exec fd.
-pub(crate) fn install_object(obj: Arc<Object>) -> Result<u32> {
+pub(crate) fn install_object(obj: ListArc<Object>) -> Result<u32> {
     // Reserved first: once the file exists, failing would have to undo more.
     let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     let file = ObjectRef::new_file(obj)?;
@@ -136,11 +135,9 @@ pub(crate) fn install_object(obj: Arc<Object>) -> Result<u32> {
 pub(crate) struct ObjectRef(ARef<File>);
 
 impl ObjectRef {
-    /// Makes `obj` a new anonymous-inode file, with no fd yet.
-    pub(crate) fn new_file(obj: Arc<Object>) -> Result<Self> {
-        let listing = Device::prepare_listing(&obj)?;
-        let dev = obj.dev.clone();
-        let private = obj.into_foreign();
+    /// Makes `obj` a new anonymous-inode file, with no fd yet, and lists it in its device.
+    pub(crate) fn new_file(obj: ListArc<Object>) -> Result<Self> {
+        let private = obj.clone_arc().into_foreign();
         // SAFETY: The name is a NUL-terminated string and the fops table is static. On
         // success the file takes over `private`, which `object_release` reclaims.
         let raw = unsafe {
@@ -156,15 +153,14 @@ impl ObjectRef {
             drop(unsafe { Arc::<Object>::from_foreign(private) });
             return Err(err);
         }
-        // Listed only now that the file exists: its release takes the object off the list.
-        dev.list(listing);
         // SAFETY: `raw` is a new file whose single reference we own; `File` wraps
         // `struct file` transparently, and the file was never shared, so nobody holds an
         // `fdget_pos` region on it.
         // INVARIANT: Made with `OBJECT_FOPS` and `private` just above.
-        Ok(Self(unsafe {
-            ARef::from_raw(NonNull::from(File::from_raw_file(raw)))
-        }))
+        let file = Self(unsafe { ARef::from_raw(NonNull::from(File::from_raw_file(raw))) });
+        // Listed only now that the file exists: its release takes the object off the list.
+        file.dev.list(obj);
+        Ok(file)
     }
 
     /// The object behind `fd`, or `None` when `fd` is not an open ntsync object.
@@ -208,7 +204,22 @@ pub(crate) fn flush_delayed_fput() {
 /// is written, where a copy would leave the bytes before the fault written.
 pub(crate) fn put_user_u32(addr: usize, val: u32) -> Result {
     // SAFETY: `put_user()` validates the user address and handles the fault itself.
-    to_result(unsafe { ntsync_rs_put_u32(addr as *mut u32, val) })
+    match unsafe { ntsync_rs_put_u32(addr as *mut u32, val) } {
+        0 => Ok(()),
+        _ => Err(EFAULT),
+    }
+}
+
+/// Loads the `u32` at user address `addr`, as `get_user()` does: the one-word arguments of
+/// the object ioctls need no general copy.
+pub(crate) fn get_user_u32(addr: usize) -> Result<u32> {
+    let mut val = 0;
+    // SAFETY: `get_user()` validates the user address and handles the fault itself; `val` is
+    // a live local.
+    match unsafe { ntsync_rs_get_u32(addr as *const u32, &mut val) } {
+        0 => Ok(val),
+        _ => Err(EFAULT),
+    }
 }
 
 /// Makes an open `/dev/ntsync` file refuse positioned I/O (`ESPIPE`), as upstream's does.

@@ -12,6 +12,7 @@ void ntsync_rs_set_current_interruptible(void);
 void ntsync_rs_set_current_running(void);
 ktime_t ntsync_rs_timens_to_host(clockid_t clock, ktime_t tim);
 int ntsync_rs_put_u32(u32 __user *uaddr, u32 val);
+int ntsync_rs_get_u32(const u32 __user *uaddr, u32 *val);
 
 void ntsync_rs_set_current_interruptible(void)
 {
@@ -31,4 +32,9 @@ ktime_t ntsync_rs_timens_to_host(clockid_t clock, ktime_t tim)
 int ntsync_rs_put_u32(u32 __user *uaddr, u32 val)
 {
 	return put_user(val, uaddr);
+}
+
+int ntsync_rs_get_u32(const u32 __user *uaddr, u32 *val)
+{
+	return get_user(*val, uaddr);
 }

@@ -32,6 +32,12 @@ use crate::{
     wait, //
 };
 use kernel::{
+    impl_list_arc_safe,
+    impl_list_item,
+    list::{
+        ListArc,
+        ListLinks, //
+    },
     new_spinlock,
     prelude::*,
     sync::{
@@ -90,14 +96,26 @@ pub(crate) struct Object {
     pub(crate) dev: Arc<Device>,
     /// Names the object in the device's debugfs view; unique within the device.
     pub(crate) id: u64,
+    /// Its place in the device's list of objects.
+    #[pin]
+    links: ListLinks,
+}
+
+// Only the one `ListArc` made with each object (see `Object::new`) is ever put on a list.
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for Object { untracked; }
+}
+impl_list_item! {
+    impl ListItem<0> for Object { using ListLinks { self.links }; }
 }
 
 impl Object {
-    pub(crate) fn new(dev: Arc<Device>, state: State) -> Result<Arc<Self>> {
+    /// A new object of `dev`, as the one reference that may put it on the device's list.
+    pub(crate) fn new(dev: Arc<Device>, state: State) -> Result<ListArc<Self>> {
         let all_waiters = LockedBy::new(&dev.wait_all, Queue::new());
         let id = dev.next_object_id();
-        Arc::pin_init(
-            pin_init!(Self {
+        ListArc::pin_init(
+            try_pin_init!(Self {
                 inner <- new_spinlock!(
                     Inner {
                         state,
@@ -110,7 +128,8 @@ impl Object {
                 all_hint: Atomic::new(0),
                 dev,
                 id,
-            }),
+                links <- ListLinks::new(),
+            }? Error),
             GFP_KERNEL,
         )
     }
@@ -148,11 +167,10 @@ impl Object {
         op: impl FnOnce(&mut State) -> Result<R>,
         after: impl FnOnce(&mut State),
     ) -> Result<R> {
-        // A nonzero hint read unlocked only costs the mutex path, which is right anyway. A zero
-        // counts only when read again under the spinlock: a wait-all counts itself in before
-        // it checks this object under the same lock, so a zero there means that its check
-        // comes later and will see the change.
-        if self.all_hint.load(Relaxed) == 0 {
+        // The hint counts only when read under the spinlock: a wait-all counts itself in
+        // before it checks this object under the same lock, so a zero here means that its
+        // check comes later and will see the change.
+        {
             let mut inner = self.lock();
             if self.all_hint.load(Relaxed) == 0 {
                 let ret = op(&mut inner.state)?;
@@ -251,7 +269,7 @@ impl Object {
 
     /// `NTSYNC_IOC_SEM_RELEASE`: the previous count replaces the argument.
     fn sem_release_ioctl(&self, arg: usize) -> Result<isize> {
-        let prev = self.release(read_user(arg)?)?;
+        let prev = self.release(ffi::get_user_u32(arg)?)?;
         ffi::put_user_u32(arg, prev)?;
         Ok(0)
     }
@@ -269,7 +287,7 @@ impl Object {
 
     /// `NTSYNC_IOC_MUTEX_KILL`.
     fn mutex_kill_ioctl(&self, arg: usize) -> Result<isize> {
-        let owner: u32 = read_user(arg)?;
+        let owner = ffi::get_user_u32(arg)?;
         if owner == 0 {
             return Err(EINVAL);
         }

@@ -22,7 +22,8 @@ use core::{
 /// # Invariants
 ///
 /// While `linked`, the entry is in exactly one [`Queue`], `waiter` points to a live
-/// [`Waiter`], and the entry stays where it is until it is taken out of that queue, under the
+/// [`Waiter`], `prev` and `next` are its neighbours in that queue's ring (itself, when it is
+/// alone), and the entry stays where it is until it is taken out of that queue, under the
 /// queue's lock.
 pub(crate) struct WaitEntry {
     /// The lifetime is the waiter's own, and shorter; [`WaitEntry::waiter`] hands out no more
@@ -30,8 +31,8 @@ pub(crate) struct WaitEntry {
     waiter: Cell<NonNull<Waiter<'static>>>,
     /// What the waiter reports when this queue's object satisfies it.
     index: Cell<u32>,
-    prev: Cell<Option<NonNull<WaitEntry>>>,
-    next: Cell<Option<NonNull<WaitEntry>>>,
+    prev: Cell<NonNull<WaitEntry>>,
+    next: Cell<NonNull<WaitEntry>>,
     linked: Cell<bool>,
     _pin: PhantomPinned,
 }
@@ -41,8 +42,8 @@ impl WaitEntry {
         Self {
             waiter: Cell::new(NonNull::dangling()),
             index: Cell::new(0),
-            prev: Cell::new(None),
-            next: Cell::new(None),
+            prev: Cell::new(NonNull::dangling()),
+            next: Cell::new(NonNull::dangling()),
             linked: Cell::new(false),
             _pin: PhantomPinned,
         }
@@ -79,13 +80,16 @@ impl LinkedEntry {
 
 /// Waiters queued on one object, oldest first.
 ///
+/// Only the oldest entry is kept here: the entries form a ring, so the newest is the oldest's
+/// `prev`. One pointer per queue keeps an object, which has two queues, as small as the C
+/// driver's, however many objects a program opens.
+///
 /// # Invariants
 ///
-/// `head` and `tail` are the ends of a doubly-linked list of linked [`WaitEntry`]s, each in
-/// this queue and no other; both are `None` when it is empty.
+/// `head` is `None` when the queue is empty, and otherwise the oldest of a ring of linked
+/// [`WaitEntry`]s, each in this queue and no other.
 pub(crate) struct Queue {
     head: Option<NonNull<WaitEntry>>,
-    tail: Option<NonNull<WaitEntry>>,
 }
 
 // SAFETY: The queue and its entries are only touched by whoever holds the lock that guards the
@@ -100,10 +104,7 @@ unsafe impl Sync for Queue {}
 impl Queue {
     pub(crate) const fn new() -> Self {
         // INVARIANT: Empty.
-        Self {
-            head: None,
-            tail: None,
-        }
+        Self { head: None }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -121,16 +122,23 @@ impl Queue {
         debug_assert!(!entry.linked.get());
         entry.waiter.set(NonNull::from(waiter).cast());
         entry.index.set(index);
-        entry.prev.set(self.tail);
-        entry.next.set(None);
         entry.linked.set(true);
-        match self.tail {
-            // SAFETY: By the type invariant the tail is a live entry of this queue.
-            Some(tail) => unsafe { tail.as_ref() }.next.set(Some(ptr)),
-            None => self.head = Some(ptr),
-        }
-        // INVARIANT: `entry` is linked at the tail; the caller keeps it alive and in place.
-        self.tail = Some(ptr);
+        let Some(head) = self.head else {
+            entry.prev.set(ptr);
+            entry.next.set(ptr);
+            // INVARIANT: A ring of one; the caller keeps `entry` alive and in place.
+            self.head = Some(ptr);
+            return;
+        };
+        // SAFETY: By the type invariant the head is a live entry of this queue, and so is its
+        // `prev`, the tail.
+        let (head, tail) = unsafe { (head.as_ref(), head.as_ref().prev.get().as_ref()) };
+        entry.prev.set(NonNull::from(tail));
+        entry.next.set(NonNull::from(head));
+        tail.next.set(ptr);
+        // INVARIANT: `entry` is the new tail, between the old one and the head; the caller
+        // keeps it alive and in place.
+        head.prev.set(ptr);
     }
 
     /// Takes `entry` out of the queue if it is still in it (whoever satisfied its waiter may
@@ -149,30 +157,43 @@ impl Queue {
 
     /// Takes out `entry`, which is in this queue.
     fn unlink(&mut self, entry: &WaitEntry) {
+        let ptr = NonNull::from(entry);
         let (prev, next) = (entry.prev.get(), entry.next.get());
-        match prev {
+        if next == ptr {
+            // INVARIANT: It was alone.
+            self.head = None;
+        } else {
             // SAFETY: By the type invariant the neighbours of an entry are live entries of
             // this queue.
-            Some(prev) => unsafe { prev.as_ref() }.next.set(next),
-            None => self.head = next,
+            unsafe {
+                prev.as_ref().next.set(next);
+                next.as_ref().prev.set(prev);
+            }
+            if self.head == Some(ptr) {
+                // INVARIANT: The next oldest leads now.
+                self.head = Some(next);
+            }
         }
-        match next {
-            // SAFETY: As above.
-            Some(next) => unsafe { next.as_ref() }.prev.set(prev),
-            None => self.tail = prev,
-        }
-        // INVARIANT: The list goes around the entry, which no longer counts as queued.
+        // INVARIANT: The ring goes around the entry, which no longer counts as queued.
         entry.linked.set(false);
+    }
+
+    /// The first entry and the last, if any.
+    fn ends(&self) -> Option<(NonNull<WaitEntry>, NonNull<WaitEntry>)> {
+        let head = self.head?;
+        // SAFETY: By the type invariant the head is a live entry of this queue.
+        Some((head, unsafe { head.as_ref() }.prev.get()))
     }
 
     /// The entries, oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &LinkedEntry> {
-        let mut next = self.head;
+        let mut ends = self.ends();
         core::iter::from_fn(move || {
-            // SAFETY: By the type invariant every entry of the list is live while it is in
+            let (next, tail) = ends?;
+            // SAFETY: By the type invariant every entry of the ring is live while it is in
             // the queue, which the borrow of `self` keeps unchanged.
-            let entry = unsafe { next?.as_ref() };
-            next = entry.next.get();
+            let entry = unsafe { next.as_ref() };
+            ends = (next != tail).then(|| (entry.next.get(), tail));
             // SAFETY: The entry is in this queue, which the item borrows.
             Some(unsafe { LinkedEntry::from_entry(entry) })
         })
@@ -182,17 +203,25 @@ impl Queue {
     /// `Continue(false)`; stops at the first for which it returns `Break`, leaving that one
     /// and the rest untouched.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&LinkedEntry) -> ControlFlow<(), bool>) {
-        let mut next = self.head;
-        while let Some(ptr) = next {
-            // SAFETY: By the type invariant every entry of the list is live while it is in
+        // The tail stays the tail until the loop reaches it: only the entry at hand is ever
+        // taken out.
+        let Some((mut next, tail)) = self.ends() else {
+            return;
+        };
+        loop {
+            // SAFETY: By the type invariant every entry of the ring is live while it is in
             // the queue; only this loop takes entries out meanwhile, after moving past them.
-            let entry = unsafe { ptr.as_ref() };
+            let entry = unsafe { next.as_ref() };
+            let last = next == tail;
             next = entry.next.get();
             // SAFETY: The entry is in this queue, and `keep` borrows it for the call only.
             match keep(unsafe { LinkedEntry::from_entry(entry) }) {
                 ControlFlow::Continue(true) => {}
                 ControlFlow::Continue(false) => self.unlink(entry),
                 ControlFlow::Break(()) => break,
+            }
+            if last {
+                break;
             }
         }
     }

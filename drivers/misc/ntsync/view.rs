@@ -4,8 +4,10 @@
 //! `/dev/ntsync`, every object with its state and every blocked wait, so that a hung program
 //! can be diagnosed with `cat`.
 //!
-//! Reading a view holds the device's wait-all lock and then each object's spinlock in turn,
-//! the order waits use: the listing is consistent object by object and never changes state.
+//! Reading a view copies the device's list of objects, then looks at one object at a time,
+//! under that object's locks only, taken in the order waits take them: each object's lines
+//! are consistent, the listing never changes state, and a program using the device waits for
+//! the view no longer than for another ioctl on that object.
 
 use crate::{
     device::Device,
@@ -68,14 +70,18 @@ impl View {
 impl Writer for View {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let dev = &*self.0;
-        let all = dev.wait_all.lock();
-        let objects = dev.objects.lock();
         writeln!(f, "device {} opened by pid {}", dev.id, dev.opener)?;
-        for obj in objects.values() {
+        let Ok(objects) = dev.objects() else {
+            return writeln!(f, "no memory to list the objects");
+        };
+        for obj in &objects {
             write!(f, "object {}: ", obj.id)?;
-            describe_state(&obj.lock_held(&all).state, f)?;
+            describe_state(&obj.lock().state, f)?;
         }
-        for obj in objects.values() {
+        // A waiter's line goes with the first of its objects, in the locks of that object's
+        // queues, which keep the waiter from leaving while it is described.
+        for obj in &objects {
+            let all = dev.wait_all.lock();
             let inner = obj.lock_held(&all);
             for entry in Iterator::chain(
                 inner.any_waiters.iter(),

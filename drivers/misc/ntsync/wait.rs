@@ -669,44 +669,57 @@ fn wait_all<const N: usize>(
     args: &uapi::WaitArgs,
 ) -> Result<Acquired> {
     let task = kernel::current!();
-    let waiter = Waiter::new(task, args.owner, true, Deadline::from_args(args), objs);
+    let waiter = |first| {
+        let waiter = Waiter::new(task, args.owner, true, Deadline::from_args(args), objs);
+        // The next check starts where this one failed.
+        waiter.blocker.store(first as u32, Relaxed);
+        waiter
+    };
     if N > STACK_SLOTS {
         // Only a wait that must sleep pays for the allocation.
-        if let Some(acquired) = take_all(&dev.wait_all.lock(), objs, args.owner) {
-            return Ok(acquired);
-        }
-        return with_queued::<N, _>(dev, waiter, |queued| {
+        let first = match take_all(&dev.wait_all.lock(), objs, args.owner) {
+            Ok(acquired) => return Ok(acquired),
+            Err(first) => first,
+        };
+        return with_queued::<N, _>(dev, waiter(first), |queued| {
             // Whatever was signaled meanwhile is still offered: the objects by `enqueue_all`,
             // the alert by `sleep`.
             queued.enqueue_all(&mut dev.wait_all.lock());
             sleep(queued)
         });
     }
-    pin_init::stack_pin_init!(let queued = Queued::<N>::new(dev, waiter));
+    let mut all = dev.wait_all.lock();
+    let first = match take_all(&all, objs, args.owner) {
+        Ok(acquired) => return Ok(acquired),
+        Err(first) => first,
+    };
+    // Still the holder, so that queueing costs no second trip.
+    pin_init::stack_pin_init!(let queued = Queued::<N>::new(dev, waiter(first)));
     let queued = queued.into_ref();
-    {
-        let mut all = dev.wait_all.lock();
-        if let Some(acquired) = take_all(&all, objs, args.owner) {
-            return Ok(acquired);
-        }
-        // Still the holder, so that queueing costs no second trip.
-        queued.enqueue_all(&mut all);
-    }
+    queued.enqueue_all(&mut all);
+    drop(all);
     sleep(queued)
 }
 
 /// Most wait-alls find everything signaled, or else their alert: takes that, as the holder of
 /// the wait-all lock, without any queueing. As when queued, the objects come before the alert.
-fn take_all(all: &WaitAll, objs: &Objects, owner: u32) -> Option<Acquired> {
-    if let Ok(abandoned) = acquire_all(all, objs, owner, None, 0, || true) {
-        return Some(Acquired {
-            index: 0,
-            abandoned,
-        });
-    }
-    let alert = objs.alert()?;
+/// Otherwise returns the position of the object found unsignaled.
+fn take_all(all: &WaitAll, objs: &Objects, owner: u32) -> Result<Acquired, usize> {
+    let blocker = match acquire_all(all, objs, owner, None, 0, || true) {
+        Ok(abandoned) => {
+            return Ok(Acquired {
+                index: 0,
+                abandoned,
+            })
+        }
+        Err(blocker) => blocker.unwrap_or(0),
+    };
+    let alert = objs.alert().ok_or(blocker)?;
     let mut inner = alert.lock_held(all);
-    inner.state.is_signaled(owner).then(|| Acquired {
+    if !inner.state.is_signaled(owner) {
+        return Err(blocker);
+    }
+    Ok(Acquired {
         index: objs.count as u32,
         abandoned: inner.state.acquire(owner),
     })
@@ -775,7 +788,7 @@ mod tests {
         mutex::Mutex,
         sem::Semaphore, //
     };
-    use kernel::sync::Arc;
+    use kernel::list::ListArc;
 
     /// Nothing to wait for: these waiters are offered objects by hand.
     const NONE: Slots<1> = Objects {
@@ -924,6 +937,14 @@ mod tests {
         // SAFETY: `eb` is in this queue.
         assert!(unsafe { queue.remove(&eb) });
         assert!(queue.is_empty());
+        // SAFETY: `ea` and `eb` are in no queue, and they, `a` and `b` outlive the queue.
+        unsafe {
+            queue.push_back(&ea, &a, 7);
+            queue.push_back(&eb, &b, 8);
+        }
+        assert_eq!(order(&queue)[..], [at(&a), at(&b)]);
+        queue.retain(|_| ControlFlow::Continue(false));
+        assert!(queue.is_empty());
         Ok(())
     }
 
@@ -942,15 +963,13 @@ mod tests {
     /// files made for the wait are released at once, not to keep the module busy.
     fn with_wait_all(
         dev: &Device,
-        objs: [&Arc<Object>; 2],
+        objs: [ListArc<Object>; 2],
         count: usize,
-        test: impl FnOnce(&Waiter<'_>) -> Result,
+        test: impl FnOnce(&Waiter<'_>, &Object, &Object) -> Result,
     ) -> Result {
         let result = (|| {
-            let files = [
-                ObjectRef::new_file(objs[0].clone())?,
-                ObjectRef::new_file(objs[1].clone())?,
-            ];
+            let [first, second] = objs;
+            let files = [ObjectRef::new_file(first)?, ObjectRef::new_file(second)?];
             let objs = Slots::<2>::from_iter(files.into_iter(), count);
             let task = kernel::current!();
             pin_init::stack_pin_init!(let queued = Queued::<2>::new(
@@ -959,7 +978,12 @@ mod tests {
             ));
             let queued = queued.into_ref();
             queued.enqueue();
-            test(&queued.waiter)?;
+            let (first, second) = (objs.object(0), objs.object(1));
+            test(
+                &queued.waiter,
+                first.ok_or(EINVAL)?,
+                second.ok_or(EINVAL)?,
+            )?;
             queued.leave();
             assert_eq!(dev.wait_all.lock().entries, 0);
             Ok(())
@@ -973,13 +997,13 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(1, 1).ok_or(EINVAL)?))?;
         let event = Object::new(dev.clone(), State::Event(Event::new(false, false)))?;
-        with_wait_all(&dev, [&sem, &event], 2, |w| {
+        with_wait_all(&dev, [sem, event], 2, |w, sem, event| {
             assert_eq!(w.claimed_index(), None);
-            assert_eq!(sem_count(&sem), 1);
+            assert_eq!(sem_count(sem), 1);
 
             assert_eq!(event.set_event(false), Ok(false));
             assert_eq!(w.claimed_index(), Some(0));
-            assert_eq!(sem_count(&sem), 0);
+            assert_eq!(sem_count(sem), 0);
             // The auto-reset event went to the waiter.
             assert_eq!(event.reset_event(), Ok(false));
             Ok(())
@@ -991,7 +1015,7 @@ mod tests {
         let dev = Device::new()?;
         let sem = Object::new(dev.clone(), State::Sem(Semaphore::new(0, 1).ok_or(EINVAL)?))?;
         let alert = Object::new(dev.clone(), State::Event(Event::new(true, false)))?;
-        with_wait_all(&dev, [&sem, &alert], 1, |w| {
+        with_wait_all(&dev, [sem, alert], 1, |w, sem, alert| {
             assert_eq!(w.claimed_index(), None);
             assert_eq!(alert.set_event(true), Ok(false));
             assert_eq!(w.claimed_index(), Some(1));
@@ -999,7 +1023,7 @@ mod tests {
             assert_eq!(alert.reset_event(), Ok(false));
             // Releasing the semaphore now satisfies nobody: the waiter is taken.
             assert_eq!(sem.release(1), Ok(0));
-            assert_eq!(sem_count(&sem), 1);
+            assert_eq!(sem_count(sem), 1);
             Ok(())
         })
     }
