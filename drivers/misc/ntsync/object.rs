@@ -32,8 +32,7 @@ use crate::{
     wait, //
 };
 use kernel::{
-    impl_list_arc_safe,
-    impl_list_item,
+    impl_list_arc_safe, impl_list_item,
     list::{
         ListArc,
         ListLinks, //

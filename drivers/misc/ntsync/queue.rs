@@ -34,6 +34,10 @@ pub(crate) struct WaitEntry {
     prev: Cell<NonNull<WaitEntry>>,
     next: Cell<NonNull<WaitEntry>>,
     linked: Cell<bool>,
+    /// The queue the entry went into, which [`Queue::remove`] checks in debug builds: its
+    /// callers only promise it.
+    #[cfg(debug_assertions)]
+    queue: Cell<*const Queue>,
     _pin: PhantomPinned,
 }
 
@@ -45,6 +49,8 @@ impl WaitEntry {
             prev: Cell::new(NonNull::dangling()),
             next: Cell::new(NonNull::dangling()),
             linked: Cell::new(false),
+            #[cfg(debug_assertions)]
+            queue: Cell::new(core::ptr::null()),
             _pin: PhantomPinned,
         }
     }
@@ -78,7 +84,7 @@ impl LinkedEntry {
     }
 }
 
-/// Waiters queued on one object, oldest first.
+/// Waiters queued on one object, oldest first. A queue stays where it is made, in its object.
 ///
 /// Only the oldest entry is kept here: the entries form a ring, so the newest is the oldest's
 /// `prev`. One pointer per queue keeps an object, which has two queues, as small as the C
@@ -123,6 +129,8 @@ impl Queue {
         entry.waiter.set(NonNull::from(waiter).cast());
         entry.index.set(index);
         entry.linked.set(true);
+        #[cfg(debug_assertions)]
+        entry.queue.set(self);
         let Some(head) = self.head else {
             entry.prev.set(ptr);
             entry.next.set(ptr);
@@ -151,6 +159,11 @@ impl Queue {
         if !entry.linked.get() {
             return false;
         }
+        #[cfg(debug_assertions)]
+        assert!(
+            core::ptr::eq(entry.queue.get(), self),
+            "a wait entry taken out of a queue it is not in"
+        );
         self.unlink(entry);
         true
     }

@@ -72,6 +72,7 @@ type Slots<const N: usize> = Objects<[Option<ObjectRef>; N]>;
 
 impl<const N: usize> Slots<N> {
     /// The objects, then the alert; at most `N`.
+    #[cfg(CONFIG_NTSYNC_RS_KUNIT_TEST)]
     fn from_iter(objs: impl Iterator<Item = ObjectRef>, count: usize) -> Self {
         let mut refs = [const { None }; N];
         let mut len = 0;
@@ -83,9 +84,35 @@ impl<const N: usize> Slots<N> {
         Self { refs, len, count }
     }
 
-    /// Checks a wait request and resolves its fds, then the alert, into objects of `dev`.
-    /// `N` must leave room for all of them, if the request is valid.
-    fn from_user(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<Self> {
+    /// No objects yet, written where they will stay.
+    fn empty_in_place() -> impl Init<Self, Error> {
+        // INVARIANT: None filled.
+        try_init!(Self {
+            len: 0,
+            count: 0,
+            refs <- pin_init::init_array_from_fn(|_| None),
+        }? Error)
+    }
+
+    /// No objects yet.
+    fn empty() -> Self {
+        // INVARIANT: None filled.
+        Self {
+            len: 0,
+            count: 0,
+            refs: [const { None }; N],
+        }
+    }
+}
+
+/// How many fds a wait copies in at a time: a full request's 64 would take a quarter of a
+/// kilobyte of stack.
+const FD_CHUNK: usize = 16;
+
+impl Objects {
+    /// Checks a wait request and resolves its fds, then the alert, into objects of `dev`, in
+    /// these slots, empty so far, which must have room for all of them if the request is valid.
+    fn fill_from_user(&mut self, dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result {
         if args.pad != 0 || args.flags & !uapi::WAIT_REALTIME != 0 || args.owner == 0 {
             return Err(EINVAL);
         }
@@ -93,32 +120,49 @@ impl<const N: usize> Slots<N> {
         if count > uapi::MAX_WAIT_COUNT {
             return Err(EINVAL);
         }
-        let mut fds = [[0u8; size_of::<u32>()]; N];
-        let fds = fds.as_flattened_mut();
-        let fds = fds.get_mut(..count * size_of::<u32>()).ok_or(EINVAL)?;
-        UserSlice::new(UserPtr::from_addr(args.objs as usize), fds.len())
-            .reader()
-            .read_slice(fds)?;
-
-        let fds = fds
-            .chunks_exact(size_of::<u32>())
-            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-        let alert = (args.alert != 0).then_some(args.alert);
-        let mut objs = Self::from_iter(core::iter::empty(), count);
-        for fd in Iterator::chain(fds, alert) {
-            let obj = ObjectRef::from_fd(fd).ok_or(EINVAL)?;
-            if !core::ptr::eq(&*obj.dev, dev) {
-                return Err(EINVAL);
+        self.count = count;
+        let mut reader = UserSlice::new(
+            UserPtr::from_addr(args.objs as usize),
+            count * size_of::<u32>(),
+        )
+        .reader();
+        // A fault anywhere in the array wins over a bad fd, whatever their order, as when the
+        // array is copied in one piece: the first bad fd is only reported at the end.
+        let mut resolved = Ok(());
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(FD_CHUNK);
+            let mut chunk = [[0u8; size_of::<u32>()]; FD_CHUNK];
+            let chunk = &mut chunk.as_flattened_mut()[..n * size_of::<u32>()];
+            reader.read_slice(chunk)?;
+            left -= n;
+            if resolved.is_ok() {
+                resolved = chunk.chunks_exact(size_of::<u32>()).try_for_each(|b| {
+                    self.push_fd(dev, u32::from_ne_bytes([b[0], b[1], b[2], b[3]]), all)
+                });
             }
-            // Acquiring all at once needs distinct objects, the alert included.
-            if all && objs.iter().any(|(_, o)| core::ptr::eq(o, &*obj)) {
-                return Err(EINVAL);
-            }
-            // INVARIANT: At most `count + 1` fds, filled in order.
-            *objs.refs.get_mut(objs.len).ok_or(EINVAL)? = Some(obj);
-            objs.len += 1;
         }
-        Ok(objs)
+        resolved?;
+        if args.alert != 0 {
+            self.push_fd(dev, args.alert, all)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves `fd` into the next slot.
+    fn push_fd(&mut self, dev: &Device, fd: u32, all: bool) -> Result {
+        let obj = ObjectRef::from_fd(fd).ok_or(EINVAL)?;
+        if !core::ptr::eq(&*obj.dev, dev) {
+            return Err(EINVAL);
+        }
+        // Acquiring all at once needs distinct objects, the alert included.
+        if all && self.iter().any(|(_, o)| core::ptr::eq(o, &*obj)) {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Filled in order, after the `len` filled before.
+        *self.refs.get_mut(self.len).ok_or(EINVAL)? = Some(obj);
+        self.len += 1;
+        Ok(())
     }
 }
 
@@ -126,6 +170,12 @@ impl<const N: usize> core::ops::Deref for Objects<[Option<ObjectRef>; N]> {
     type Target = Objects;
 
     fn deref(&self) -> &Objects {
+        self
+    }
+}
+
+impl<const N: usize> core::ops::DerefMut for Objects<[Option<ObjectRef>; N]> {
+    fn deref_mut(&mut self) -> &mut Objects {
         self
     }
 }
@@ -459,7 +509,7 @@ impl<'a, const N: usize> Queued<'a, N> {
     }
 
     /// Queues the next entry on `queue`, reporting `index`; false if there is no entry left,
-    /// which `Slots::from_user` rules out. The caller holds the lock that guards `queue`.
+    /// which `Objects::fill_from_user` rules out. The caller holds the lock that guards `queue`.
     ///
     /// # Safety
     ///
@@ -726,10 +776,9 @@ fn take_all(all: &WaitAll, objs: &Objects, owner: u32) -> Result<Acquired, usize
 }
 
 /// Waits with more slots than this keep their [`Queued`] on the heap rather than on the
-/// kernel stack, where its entries would take kilobytes.
-const STACK_SLOTS: usize = 16;
-// The largest slot count that `wait` sizes below 65 must stay on the stack.
-const _: () = assert!(STACK_SLOTS >= 16);
+/// kernel stack, where its entries would take more than a kilobyte; only a wait that sleeps
+/// allocates it.
+const STACK_SLOTS: usize = 4;
 
 /// Runs `f` with `waiter` made into a [`Queued`] with `N` entries, pinned in this frame or, for
 /// the largest waits, on the heap.
@@ -747,12 +796,23 @@ fn with_queued<'a, const N: usize, R>(
     }
 }
 
+/// A wait with room for `N` objects. Each size in a frame of its own, so that the stack a
+/// wait takes is that of its size only; the slots of the largest, half a kilobyte, go on the
+/// heap.
+#[inline(never)]
 fn wait_in<const N: usize>(dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result<Acquired> {
-    let objs = Slots::<N>::from_user(dev, args, all)?;
-    if all {
-        wait_all(dev, &objs, args)
+    let run = |objs: &mut Slots<N>| {
+        objs.fill_from_user(dev, args, all)?;
+        if all {
+            wait_all(dev, objs, args)
+        } else {
+            wait_any(dev, objs, args)
+        }
+    };
+    if N > 2 * FD_CHUNK {
+        run(&mut *KBox::init(Slots::<N>::empty_in_place(), GFP_KERNEL)?)
     } else {
-        wait_any(dev, &objs, args)
+        run(&mut Slots::<N>::empty())
     }
 }
 
@@ -801,18 +861,16 @@ mod tests {
         Waiter::new(task, owner, false, None, &NONE)
     }
 
-    /// A queue of fresh `entries`, each for its waiter and index.
+    /// Queues fresh `entries` on `queue`, each for its waiter and index.
     ///
     /// # Safety
     ///
     /// The entries and waiters must stay where they are until the queue is gone.
-    unsafe fn queue_of(entries: &[(&WaitEntry, &Waiter<'_>, u32)]) -> Queue {
-        let mut queue = Queue::new();
+    unsafe fn queue_in(queue: &mut Queue, entries: &[(&WaitEntry, &Waiter<'_>, u32)]) {
         for &(entry, waiter, index) in entries {
             // SAFETY: The entry is fresh, and the caller keeps it and the waiter in place.
             unsafe { queue.push_back(entry, waiter, index) };
         }
-        queue
     }
 
     fn waiters_in(queue: &Queue) -> KVec<*const Waiter<'_>> {
@@ -835,8 +893,9 @@ mod tests {
         let task = kernel::current!();
         let (a, b) = (waiter(task, 1), waiter(task, 2));
         let (ea, eb) = (WaitEntry::new(), WaitEntry::new());
+        let mut queue = Queue::new();
         // SAFETY: The queue goes first, declared after the entries and waiters.
-        let mut queue = unsafe { queue_of(&[(&ea, &a, 3), (&eb, &b, 5)]) };
+        unsafe { queue_in(&mut queue, &[(&ea, &a, 3), (&eb, &b, 5)]) };
         let mut state = State::Sem(Semaphore::new(0, 2).ok_or(EINVAL)?);
         wake_any(&mut state, &mut queue);
         assert_eq!(a.claimed_index(), None);
@@ -858,9 +917,14 @@ mod tests {
         let task = kernel::current!();
         let (gone, first, second) = (waiter(task, 1), waiter(task, 2), waiter(task, 3));
         let (eg, ef, es) = (WaitEntry::new(), WaitEntry::new(), WaitEntry::new());
+        let mut queue = Queue::new();
         // SAFETY: The queue goes first, declared after the entries and waiters.
-        let mut queue =
-            unsafe { queue_of(&[(&eg, &gone, 0), (&ef, &first, 1), (&es, &second, 2)]) };
+        unsafe {
+            queue_in(
+                &mut queue,
+                &[(&eg, &gone, 0), (&ef, &first, 1), (&es, &second, 2)],
+            )
+        };
         // Satisfied by another of its objects, the first waiter has not left this queue yet.
         assert!(gone.try_claim(7));
         // Nothing to hand out: the pass looks at no entry, not even to drop the stale one.
@@ -885,8 +949,9 @@ mod tests {
         let task = kernel::current!();
         let (other, killer) = (waiter(task, 2), waiter(task, 7));
         let (eo, ek, el) = (WaitEntry::new(), WaitEntry::new(), WaitEntry::new());
+        let mut queue = Queue::new();
         // SAFETY: The queue goes first, declared after the entries and waiters.
-        let mut queue = unsafe { queue_of(&[(&eo, &other, 0), (&ek, &killer, 1)]) };
+        unsafe { queue_in(&mut queue, &[(&eo, &other, 0), (&ek, &killer, 1)]) };
         let mut mutex = Mutex::new(7, 1).ok_or(EINVAL)?;
         let mut state = State::Mutex(mutex);
         wake_any(&mut state, &mut queue);
@@ -897,8 +962,10 @@ mod tests {
         assert_eq!(mutex.kill(7), Ok(()));
         let late = waiter(task, 9);
         let mut state = State::Mutex(mutex);
-        // SAFETY: The queue is a temporary, gone at the end of the statement.
-        wake_any(&mut state, &mut unsafe { queue_of(&[(&el, &late, 4)]) });
+        let mut queue = Queue::new();
+        // SAFETY: The queue goes first, declared after the entry and the waiter.
+        unsafe { queue_in(&mut queue, &[(&el, &late, 4)]) };
+        wake_any(&mut state, &mut queue);
         assert_eq!(late.claimed_index(), Some(4));
         assert!(late.abandoned.load(Relaxed));
         assert_eq!(state, State::Mutex(Mutex::new(9, 1).ok_or(EINVAL)?));
@@ -918,8 +985,9 @@ mod tests {
             }
             out
         };
+        let mut queue = Queue::new();
         // SAFETY: The queue goes first, declared after the entries and waiters.
-        let mut queue = unsafe { queue_of(&[(&ea, &a, 0), (&eb, &b, 1), (&ec, &c, 2)]) };
+        unsafe { queue_in(&mut queue, &[(&ea, &a, 0), (&eb, &b, 1), (&ec, &c, 2)]) };
         assert_eq!(order(&queue)[..], [at(&a), at(&b), at(&c)]);
         // SAFETY: `eb` went into this queue only.
         assert!(unsafe { queue.remove(&eb) });
@@ -979,11 +1047,7 @@ mod tests {
             let queued = queued.into_ref();
             queued.enqueue();
             let (first, second) = (objs.object(0), objs.object(1));
-            test(
-                &queued.waiter,
-                first.ok_or(EINVAL)?,
-                second.ok_or(EINVAL)?,
-            )?;
+            test(&queued.waiter, first.ok_or(EINVAL)?, second.ok_or(EINVAL)?)?;
             queued.leave();
             assert_eq!(dev.wait_all.lock().entries, 0);
             Ok(())
