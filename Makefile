@@ -8,11 +8,13 @@
 #   make bench   both drivers, alternating, same boot: table, JSON and SVG
 #   make profile guest kernel instructions per operation and by function, both
 #                drivers, counted by a QEMU plugin: table and JSON
+#   make coverage line and branch coverage of both drivers by the VM suites,
+#                from the PCs a QEMU plugin saw run: tables, JSON, annotated sources
 #   make soak    hours: 100,000 differential seeds, long stress runs
 #
 # In a kernel tree, drivers/misc/ntsync/Makefile is the Kbuild file.
 
-.PHONY: all run check bench profile soak module clean
+.PHONY: all run check bench profile coverage soak module clean
 
 all: module
 
@@ -27,6 +29,9 @@ bench:
 
 profile:
 	tools/testing/profile
+
+coverage:
+	tools/testing/coverage
 
 soak:
 	tools/testing/soak

@@ -18,6 +18,16 @@
  * ascending), then "end N TOTAL SPIN". Only PCs at or above 0xffff800000000000
  * (the kernel half) are counted, on every vCPU.
  *
+ * Coverage (tools/testing/coverage) narrows the counting to the modules with
+ * min=HEX and max=HEX (blocks starting in [min, max)), which also keeps the
+ * rest of the kernel running at full speed, and with edges=1 adds, before
+ * "end", one "edge FROM TO" line per pair of counted blocks that one vCPU ran
+ * one after the other: FROM the last instruction of the first, TO the start
+ * of the second. After a conditional jump the next counted block on that
+ * vCPU is its target or its fall-through, unless an interrupt or a task
+ * switch ran other module code in between; the report keeps only edges that
+ * match the jump, so such strays drop out. Edges need max - min below 2 GiB.
+ *
  * SPIN is the part of COUNT that was busy-waiting. How long a vCPU spins on a
  * lock depends on when the host runs the vCPU that holds it, not on the work
  * done, and a lock holder's vCPU thread descheduled by a busy host makes the
@@ -111,6 +121,7 @@ struct block {
 
 /* What a vCPU ran since its last block with a `pause`; only its own thread touches it. */
 struct vcpu {
+	uint64_t last_pc;	/* last instruction of the previous counted block, for edges */
 	uint64_t pause_pc;
 	struct block *since[LOOP_BLOCKS];
 	unsigned int n;	/* LOOP_BLOCKS + 1: too many to be one turn of a loop */
@@ -126,6 +137,36 @@ static bool counting;		/* atomic */
 static unsigned int region;	/* under lock */
 static FILE *out;
 static struct vcpu vcpus[MAX_VCPUS];
+static uint64_t pc_min = KERNEL_START, pc_max = UINT64_MAX;
+
+/*
+ * Edges as keys 1 << 63 | (FROM - pc_min) << 32 | (TO - pc_min) in an open
+ * addressing set that both vCPU threads insert into without a lock. A full
+ * set drops new edges and says so in the dump.
+ */
+#define EDGE_SLOTS (1u << 20)
+static uint64_t *edges;
+static uint64_t edges_dropped;	/* atomic */
+
+static void edge_add(uint64_t from, uint64_t to)
+{
+	uint64_t key = 1ull << 63 | (from - pc_min) << 32 | (to - pc_min);
+	uint64_t h = key * 0x9e3779b97f4a7c15ull >> 44, i;
+
+	for (i = 0; i < EDGE_SLOTS; i++) {
+		uint64_t *slot = &edges[(h + i) & (EDGE_SLOTS - 1)];
+		uint64_t cur = __atomic_load_n(slot, __ATOMIC_RELAXED);
+
+		if (cur == key)
+			return;
+		if (!cur && __atomic_compare_exchange_n(slot, &cur, key, false, __ATOMIC_RELAXED,
+							__ATOMIC_RELAXED))
+			return;
+		if (cur == key)
+			return;
+	}
+	__atomic_fetch_add(&edges_dropped, 1, __ATOMIC_RELAXED);
+}
 
 static void block_exec(unsigned int vcpu_index, void *udata)
 {
@@ -139,6 +180,11 @@ static void block_exec(unsigned int vcpu_index, void *udata)
 	if (vcpu_index >= MAX_VCPUS)
 		return;
 	v = &vcpus[vcpu_index];
+	if (edges) {
+		if (v->last_pc)
+			edge_add(v->last_pc, b->pc[0]);
+		v->last_pc = b->pc[b->n - 1];
+	}
 	if (!b->pause) {
 		if (v->n < LOOP_BLOCKS)
 			v->since[v->n] = b;
@@ -200,6 +246,16 @@ static void dump(void)
 		total += c;
 		spin += sc;
 	}
+	for (i = 0; edges && i < EDGE_SLOTS; i++) {
+		uint64_t key = __atomic_exchange_n(&edges[i], 0, __ATOMIC_RELAXED);
+
+		if (key)
+			fprintf(out, "edge %" PRIx64 " %" PRIx64 "\n",
+				pc_min + (key >> 32 & 0x7fffffff), pc_min + (key & 0xffffffff));
+	}
+	if (edges && __atomic_load_n(&edges_dropped, __ATOMIC_RELAXED))
+		fprintf(out, "edges-dropped %" PRIu64 "\n",
+			__atomic_exchange_n(&edges_dropped, 0, __ATOMIC_RELAXED));
 	fprintf(out, "end %u %" PRIu64 " %" PRIu64 "\n", region, total, spin);
 	fflush(out);
 	pthread_mutex_unlock(&lock);
@@ -244,10 +300,12 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	size_t n = qemu_plugin_tb_n_insns(tb), i;
 	struct block *b;
+	uint64_t start;
 
 	if (!n)
 		return;
-	if (qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, 0)) < KERNEL_START) {
+	start = qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, 0));
+	if (start < KERNEL_START) {
 		for (i = 0; i < n; i++) {
 			struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
 			int op = marker_of(insn);
@@ -259,6 +317,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		}
 		return;
 	}
+	if (start < pc_min || start >= pc_max)
+		return;
 
 	b = malloc(sizeof(*b) + n * sizeof(b->pc[0]));
 	if (!b)
@@ -289,11 +349,29 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 					   int argc, char **argv)
 {
 	const char *path = NULL;
+	bool edges_wanted = false;
 	int i;
 
 	for (i = 0; i < argc; i++) {
 		if (!strncmp(argv[i], "out=", 4))
 			path = argv[i] + 4;
+		else if (!strncmp(argv[i], "min=", 4))
+			pc_min = strtoull(argv[i] + 4, NULL, 16);
+		else if (!strncmp(argv[i], "max=", 4))
+			pc_max = strtoull(argv[i] + 4, NULL, 16);
+		else if (!strcmp(argv[i], "edges=1"))
+			edges_wanted = true;
+	}
+	if (pc_min < KERNEL_START)
+		pc_min = KERNEL_START;
+	if (edges_wanted) {
+		if (pc_max - pc_min > 1ull << 31) {
+			fprintf(stderr, "insn-profile: edges=1 needs max - min below 2 GiB\n");
+			return -1;
+		}
+		edges = calloc(EDGE_SLOTS, sizeof(*edges));
+		if (!edges)
+			abort();
 	}
 	/* QEMU's stderr, not qemu_plugin_outs(), which only prints under -d plugin. */
 	if (!path) {

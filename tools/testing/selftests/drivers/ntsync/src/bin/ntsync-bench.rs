@@ -167,10 +167,10 @@ fn contended_mutex(dev: &Device, secs: f64) -> f64 {
     })
 }
 
-/// Two threads each wait for all of 4 shared semaphores and give them back; acquisitions per
-/// second over both.
-fn wait_all(dev: &Device, secs: f64) -> f64 {
-    let sems: Vec<Semaphore> = (0..4).map(|_| sem(dev, 1)).collect();
+/// Two threads each wait for all of `objects` shared semaphores and give them back;
+/// acquisitions per second over both (each one a wait-all and `objects` releases).
+fn wait_all(dev: &Device, secs: f64, objects: usize) -> f64 {
+    let sems: Vec<Semaphore> = (0..objects).map(|_| sem(dev, 1)).collect();
     let start = Barrier::new(2);
     thread::scope(|scope| {
         let workers: Vec<_> = (1..=2u32)
@@ -192,6 +192,92 @@ fn wait_all(dev: &Device, secs: f64) -> f64 {
             .collect();
         workers.into_iter().map(|w| w.join().unwrap()).sum()
     })
+}
+
+/// Creates a semaphore and closes it, on `threads` threads at once: through one device
+/// instance, whose objects they then share (as Wine's one wineserver creates every object),
+/// or with `own_devices` each through its own instance. Objects per second over all threads.
+fn create_close(dev: &Device, secs: f64, threads: usize, own_devices: bool) -> f64 {
+    if threads == 1 {
+        return rate(secs, || drop(sem(dev, 0)));
+    }
+    let start = Barrier::new(threads);
+    thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let dev = if own_devices {
+                    Device::open().expect("open /dev/ntsync")
+                } else {
+                    dev.try_clone().unwrap()
+                };
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    rate(secs, || drop(sem(&dev, 0)))
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    })
+}
+
+/// Objects that `mem_per_object` holds open at once: enough that the slab pages they fill
+/// dwarf whatever else the guest allocates meanwhile.
+const MEM_OBJECTS: usize = 100_000;
+
+/// The kernel's slab memory in bytes (SReclaimable plus SUnreclaim in /proc/meminfo): whole
+/// slab pages, so what each object costs in fragmentation counts too.
+fn slab_bytes() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").expect("read /proc/meminfo");
+    let kib: u64 = info
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            match f.next()? {
+                "SReclaimable:" | "SUnreclaim:" => f.next()?.parse::<u64>().ok(),
+                _ => None,
+            }
+        })
+        .sum();
+    kib * 1024
+}
+
+/// Slab bytes per live object: how much the kernel's slab memory grows while `MEM_OBJECTS`
+/// semaphores are open in one device instance, divided by their number. It counts all that
+/// an object holds (the driver's own structure, the file, its dentry, any debugfs entry), as
+/// both drivers' objects are anonymous-inode files. The median of three tries, since other
+/// slab users in the guest can move any single one.
+fn mem_per_object(dev: &Device) -> f64 {
+    let fds = (MEM_OBJECTS + 1024) as libc::rlim_t;
+    let limit = libc::rlimit {
+        rlim_cur: fds,
+        rlim_max: fds,
+    };
+    // SAFETY: `limit` is a valid rlimit for the call to read.
+    let raised = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(raised, 0, "raising RLIMIT_NOFILE to {fds} (needs root)");
+    // Grow the descriptor table to its final size before the first try, so that its growth
+    // is not counted as the objects'.
+    // SAFETY: Duplicates stdin onto a free descriptor number and closes the copy.
+    unsafe {
+        let top = (MEM_OBJECTS + 512) as i32;
+        assert_eq!(libc::dup2(0, top), top, "dup2 to grow the descriptor table");
+        libc::close(top);
+    }
+    let mut tries: Vec<f64> = (0..3)
+        .map(|_| {
+            let before = slab_bytes();
+            let objs: Vec<Semaphore> = (0..MEM_OBJECTS).map(|_| sem(dev, 0)).collect();
+            let after = slab_bytes();
+            drop(objs);
+            // Give frees deferred past an RCU grace period time to happen before the next
+            // try takes its starting point.
+            thread::sleep(Duration::from_millis(100));
+            (after as f64 - before as f64) / MEM_OBJECTS as f64
+        })
+        .collect();
+    tries.sort_by(f64::total_cmp);
+    tries[1]
 }
 
 /// `threads` waiters block on one manual event; microseconds from SET until all returned.
@@ -263,8 +349,49 @@ fn idle_change(dev: &Device, secs: f64, waiters: usize) -> f64 {
     })
 }
 
-/// The waiter counts of the `idle_change_N` rows.
+/// The waiter counts of the `idle_change_N` and `satisfy_one_N` rows.
 const IDLE_WAITERS: [usize; 4] = [1, 16, 256, 1000];
+
+/// Threads blocked on one manual event in the `wake_storm_N` rows.
+const STORM_THREADS: [usize; 6] = [1, 4, 16, 32, 64, 256];
+
+/// One thread sets an auto-reset event on which `waiters` threads sleep in a wait-any, each
+/// with its own alert as Wine's threads have. Each set satisfies one of them, which answers
+/// through a second auto-reset event and queues again, so the queue stays `waiters` long (one
+/// shorter while the woken one answers). Sets per second: the zigzag round trip plus whatever
+/// the queue length adds to a change that wakes one waiter.
+fn satisfy_one(dev: &Device, secs: f64, waiters: usize) -> f64 {
+    let event = dev.create_event(false, false).expect("CREATE_EVENT");
+    let reply = dev.create_event(false, false).expect("CREATE_EVENT");
+    let alerts: Vec<_> = (0..waiters)
+        .map(|_| dev.create_event(true, false).expect("CREATE_EVENT"))
+        .collect();
+    let ready = Barrier::new(waiters + 1);
+    thread::scope(|scope| {
+        for (i, alert) in alerts.iter().enumerate() {
+            let (event, reply, ready) = (&event, &reply, &ready);
+            scope.spawn(move || {
+                let wait = dev.wait_any(&[event], i as u32 + 1).alert(alert);
+                ready.wait();
+                while !wait.run().expect("WAIT_ANY").alerted {
+                    reply.set().unwrap();
+                }
+            });
+        }
+        ready.wait();
+        // Let every waiter reach its sleep before the changes start.
+        thread::sleep(Duration::from_millis(20 + waiters as u64 / 2));
+        let wait = dev.wait_any(&[&reply], waiters as u32 + 1);
+        let r = rate(secs, || {
+            event.set().unwrap();
+            assert_eq!(wait.run(), took(0));
+        });
+        for alert in &alerts {
+            alert.set().unwrap();
+        }
+        r
+    })
+}
 
 /// Runs `ping` on this thread and `pong` on another until `secs` pass; round trips per second.
 /// `pong` returns false once it has seen the stop request that `stop` sends.
@@ -415,16 +542,24 @@ fn profile(ops: u64, row: &str) {
         "wait_any_64" => wait_any_64(&dev(), 0.0),
         "zigzag" => zigzag(&dev(), 0.0),
         "contended_mutex" => contended_mutex(&dev(), 0.0),
-        "wait_all" => wait_all(&dev(), 0.0),
+        "wait_all" => wait_all(&dev(), 0.0, 4),
+        "wait_all_64" => wait_all(&dev(), 0.0, 64),
+        "create_close" => create_close(&dev(), 0.0, 1, false),
+        "create_close_2t" => create_close(&dev(), 0.0, 2, false),
+        "create_close_2d" => create_close(&dev(), 0.0, 2, true),
         "floor_futex" => futex_floor(0.0),
         "floor_eventfd" => eventfd_floor(0.0),
         "floor_unix" => unix_floor(0.0),
         _ => {
             let arg = |prefix| row.strip_prefix(prefix).and_then(|t| t.parse().ok());
-            match (arg("wake_storm_"), arg("idle_change_")) {
-                (Some(threads), _) => wake_storm(&dev(), threads),
-                (_, Some(waiters)) => idle_change(&dev(), 0.0, waiters),
-                _ => panic!("--ops: unknown row '{row}'"),
+            if let Some(threads) = arg("wake_storm_") {
+                wake_storm(&dev(), threads)
+            } else if let Some(waiters) = arg("idle_change_") {
+                idle_change(&dev(), 0.0, waiters)
+            } else if let Some(waiters) = arg("satisfy_one_") {
+                satisfy_one(&dev(), 0.0, waiters)
+            } else {
+                panic!("--ops: unknown row '{row}'")
             }
         }
     };
@@ -455,10 +590,23 @@ fn main() {
     let dev = Device::open().expect("open /dev/ntsync");
     println!("uncontended {:.0} ops/s", uncontended(&dev, secs));
     println!("wait_any_64 {:.0} ops/s", wait_any_64(&dev, secs));
+    println!(
+        "create_close {:.0} objects/s",
+        create_close(&dev, secs, 1, false)
+    );
+    println!(
+        "create_close_2t {:.0} objects/s",
+        create_close(&dev, secs, 2, false)
+    );
+    println!(
+        "create_close_2d {:.0} objects/s",
+        create_close(&dev, secs, 2, true)
+    );
     println!("zigzag {:.0} iter/s", zigzag(&dev, secs));
     println!("contended_mutex {:.0} ops/s", contended_mutex(&dev, secs));
-    println!("wait_all {:.0} ops/s", wait_all(&dev, secs));
-    for threads in [1, 4, 16, 32] {
+    println!("wait_all {:.0} ops/s", wait_all(&dev, secs, 4));
+    println!("wait_all_64 {:.0} ops/s", wait_all(&dev, secs, 64));
+    for threads in STORM_THREADS {
         println!("wake_storm_{threads} {:.1} us", wake_storm(&dev, threads));
     }
     for waiters in IDLE_WAITERS {
@@ -467,4 +615,11 @@ fn main() {
             idle_change(&dev, secs, waiters)
         );
     }
+    for waiters in IDLE_WAITERS {
+        println!(
+            "satisfy_one_{waiters} {:.0} ops/s",
+            satisfy_one(&dev, secs, waiters)
+        );
+    }
+    println!("mem_per_object {:.0} bytes", mem_per_object(&dev));
 }
