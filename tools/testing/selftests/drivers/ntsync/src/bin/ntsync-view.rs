@@ -168,6 +168,115 @@ fn view_lists_a_waiter_once() -> TestResult {
     Ok(())
 }
 
+/// Pins the calling thread (`tid` 0) or thread `tid` to one CPU.
+fn pin(tid: libc::pid_t, cpu: usize) -> Result<(), String> {
+    // SAFETY: A zeroed cpu_set_t is an empty set, which CPU_SET then fills.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below the number of CPUs, checked by the caller, within the set's size.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size given.
+    let ret = unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) };
+    check!(
+        ret == 0,
+        "sched_setaffinity({tid}, {cpu}): {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(())
+}
+
+/// A thread that keeps CPU 0 to itself, at real-time priority, until it is dropped.
+struct Hog {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Hog {
+    fn start() -> Result<Hog, String> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let running = std::sync::Arc::new(AtomicBool::new(false));
+        let (stop2, running2) = (stop.clone(), running.clone());
+        let handle = std::thread::spawn(move || {
+            pin(0, 0)?;
+            let param = libc::sched_param { sched_priority: 1 };
+            // SAFETY: `param` is a valid sched_param.
+            let ret = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+            running2.store(true, Ordering::SeqCst);
+            check!(ret == 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
+            while !stop2.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+            Ok(())
+        });
+        while !running.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        Ok(Hog {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    fn stop(mut self) -> TestResult {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle
+            .take()
+            .map_or(Ok(()), |h| h.join().map_err(|_| "the hog panicked")?)
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A waiter that one of its objects satisfied, but that has not run since to leave its other
+/// queues, is listed as satisfied: the view shows a task that cannot run. Its CPU is kept busy
+/// by a real-time thread meanwhile.
+fn view_lists_a_satisfied_waiter_not_yet_gone() -> TestResult {
+    // SAFETY: No preconditions.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    check!(cpus >= 2, "{cpus} CPUs online: the test needs two");
+    pin(0, 1)?;
+    let dev = dev()?;
+    let first = sem(&dev, 0, 7)?;
+    let second = sem(&dev, 0, 8)?;
+    let (path, view) = view_with("semaphore count 0 max 7")?;
+    let (fid, sid) = (
+        object_id(&view, "semaphore count 0 max 7")?,
+        object_id(&view, "semaphore count 0 max 8")?,
+    );
+    // The real-time thread gets a second at most before the scheduler lets others run for a
+    // moment: a few tries make sure that one lands in it.
+    let mut seen = 0;
+    for _ in 0..5 {
+        let objs = [first.as_raw_fd(), second.as_raw_fd()];
+        let w = Waiter::any(&dev, &Wait::new(&objs).by(44).until(INFINITE))?;
+        pin(w.tid(), 0)?;
+        let want = format!(
+            "waiter tid {} owner 44: wait-any on objects {fid} {sid}, no deadline, satisfied with index 1",
+            w.tid()
+        );
+        let hog = Hog::start()?;
+        sem_release(&second, 1).map_err(|e| format!("SEM_RELEASE: errno {e}"))?;
+        let view = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+        hog.stop()?;
+        check_eq!(w.join(Duration::from_secs(30))?, (Ok(()), 1));
+        if view?.lines().any(|l| l == want) {
+            seen += 1;
+        }
+    }
+    check!(
+        seen > 0,
+        "no listing showed the satisfied waiter in 5 tries"
+    );
+    Ok(())
+}
+
 /// The view goes with the device file, even while its objects live on.
 fn view_goes_with_the_device() -> TestResult {
     let dev = dev()?;
@@ -195,6 +304,10 @@ const TESTS: &[Test] = &[
     ("view_lists_objects", view_lists_objects),
     ("view_lists_blocked_waiters", view_lists_blocked_waiters),
     ("view_lists_a_waiter_once", view_lists_a_waiter_once),
+    (
+        "view_lists_a_satisfied_waiter_not_yet_gone",
+        view_lists_a_satisfied_waiter_not_yet_gone,
+    ),
     ("view_goes_with_the_device", view_goes_with_the_device),
     ("each_device_has_its_own_view", each_device_has_its_own_view),
 ];
