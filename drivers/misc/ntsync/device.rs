@@ -103,18 +103,15 @@ impl Device {
         listed.len += 1;
     }
 
-    /// Takes an object whose file is being released off the list.
-    pub(crate) fn unlist(&self, obj: &Object) {
-        let listed = {
-            let mut listed = self.objects.lock();
-            // SAFETY: Only `list` puts objects on a list, each on the one of its own device.
-            let removed = unsafe { listed.list.remove(obj) };
-            listed.len -= usize::from(removed.is_some());
-            removed
-        };
-        // Dropped unlocked: it may be the last reference to the object, and through it to the
-        // device that owns the lock.
-        drop(listed);
+    /// Takes an object whose file is being released off the list, and returns the list's
+    /// reference, for the caller to drop once it no longer borrows the object: it may be the
+    /// last.
+    pub(crate) fn unlist(&self, obj: &Object) -> Option<ListArc<Object>> {
+        let mut listed = self.objects.lock();
+        // SAFETY: Only `list` puts objects on a list, each on the one of its own device.
+        let removed = unsafe { listed.list.remove(obj) };
+        listed.len -= usize::from(removed.is_some());
+        removed
     }
 
     /// The objects listed now, oldest first, each kept alive by the copy: a reader of the list

@@ -36,14 +36,8 @@ use kernel::{
         MiscDeviceOptions, //
     },
     prelude::*,
-    sync::{
-        aref::ARef,
-        Arc, //
-    },
-    types::{
-        ForeignOwnable,
-        Opaque, //
-    },
+    sync::aref::ARef,
+    types::Opaque,
 };
 
 // `struct file` ends in zero-sized arrays that the lint flags; the C side only ever sees
@@ -90,15 +84,19 @@ static OBJECT_FOPS: ObjectFops = ObjectFops(bindings::file_operations {
 /// # Safety
 ///
 /// `file` is an object file being released: its `private_data` came from
-/// [`install_object`] and is not used again.
+/// [`ObjectRef::new_file`] and is not used again.
 unsafe extern "C" fn object_release(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
-    // SAFETY: The release of an object file owns the `Arc` that `install_object` turned into
-    // `private_data`; no other file operation can run any more.
-    let obj = unsafe { Arc::<Object>::from_foreign((*file).private_data) };
-    obj.dev.unlist(&obj);
+    // SAFETY: The file was made by `ObjectRef::new_file`, so `private_data` points to an
+    // object that its device lists until this release takes it off; no other file operation
+    // can run any more.
+    let obj = unsafe { &*(*file).private_data.cast::<Object>() };
+    let listed = obj.dev.unlist(obj);
+    // Dropped once nothing borrows the object: it may be the last reference to it, and
+    // through it to its device.
+    drop(listed);
     0
 }
 
@@ -106,9 +104,9 @@ unsafe extern "C" fn object_release(
 ///
 /// `file` is a live object file.
 unsafe extern "C" fn object_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: A live object file holds the `Arc` set up by `install_object`, and it is only
-    // released by `object_release`, which cannot run while this ioctl holds the file.
-    let obj = unsafe { Arc::<Object>::borrow((*file).private_data) };
+    // SAFETY: The object of a live object file stays listed, and so alive, until the file's
+    // release, which cannot run while this ioctl holds the file.
+    let obj = unsafe { &*(*file).private_data.cast::<Object>() };
     match obj.ioctl(cmd, arg) {
         Ok(ret) => ret as c_long,
         Err(err) => err.to_errno() as c_long,
@@ -130,16 +128,20 @@ pub(crate) fn install_object(obj: ListArc<Object>) -> Result<u32> {
 ///
 /// # Invariants
 ///
-/// The file was made by [`ObjectRef::new_file`], so its `private_data` is an `Arc<Object>`
-/// in foreign form that lives as long as the file.
+/// The file was made by [`ObjectRef::new_file`], so its `private_data` points to an object
+/// that its device lists, keeping it alive, until the file is released.
 pub(crate) struct ObjectRef(ARef<File>);
 
 impl ObjectRef {
-    /// Makes `obj` a new anonymous-inode file, with no fd yet, and lists it in its device.
+    /// Makes `obj` a new anonymous-inode file, with no fd yet, and lists it in its device,
+    /// which holds it for the file: the file needs no reference of its own.
     pub(crate) fn new_file(obj: ListArc<Object>) -> Result<Self> {
-        let private = obj.clone_arc().into_foreign();
+        let private = core::ptr::from_ref::<Object>(&obj)
+            .cast_mut()
+            .cast::<c_void>();
         // SAFETY: The name is a NUL-terminated string and the fops table is static. On
-        // success the file takes over `private`, which `object_release` reclaims.
+        // success the file points to the object, which is listed below before anything can
+        // reach the file, and taken off the list only by `object_release`.
         let raw = unsafe {
             anon_inode_getfile(
                 c"ntsync".as_char_ptr(),
@@ -148,11 +150,8 @@ impl ObjectRef {
                 bindings::O_RDWR as c_int,
             )
         };
-        if let Err(err) = kernel::error::from_err_ptr(raw) {
-            // SAFETY: No file was made, so `private` is still ours.
-            drop(unsafe { Arc::<Object>::from_foreign(private) });
-            return Err(err);
-        }
+        // Without a file, `obj` goes here.
+        kernel::error::from_err_ptr(raw)?;
         // SAFETY: `raw` is a new file whose single reference we own; `File` wraps
         // `struct file` transparently, and the file was never shared, so nobody holds an
         // `fdget_pos` region on it.
@@ -181,12 +180,10 @@ impl core::ops::Deref for ObjectRef {
     type Target = Object;
 
     fn deref(&self) -> &Object {
-        // SAFETY: By the type invariant, `private_data` is an `Arc<Object>` kept alive by the
-        // file, which `self.0` keeps alive: the object outlives the returned reference.
-        unsafe {
-            let obj = Arc::<Object>::borrow((*self.0.as_ptr()).private_data);
-            &*core::ptr::from_ref::<Object>(&*obj)
-        }
+        // SAFETY: By the type invariant, `private_data` points to an object that stays alive
+        // until the file is released, which `self.0` keeps from happening: the object
+        // outlives the returned reference.
+        unsafe { &*(*self.0.as_ptr()).private_data.cast::<Object>() }
     }
 }
 

@@ -109,9 +109,10 @@ impl<const N: usize> Slots<N> {
 /// kilobyte of stack.
 const FD_CHUNK: usize = 16;
 
-impl Objects {
+impl<const N: usize> Slots<N> {
     /// Checks a wait request and resolves its fds, then the alert, into objects of `dev`, in
     /// these slots, empty so far, which must have room for all of them if the request is valid.
+    #[inline(always)]
     fn fill_from_user(&mut self, dev: &Device, args: &uapi::WaitArgs, all: bool) -> Result {
         if args.pad != 0 || args.flags & !uapi::WAIT_REALTIME != 0 || args.owner == 0 {
             return Err(EINVAL);
@@ -126,23 +127,35 @@ impl Objects {
             count * size_of::<u32>(),
         )
         .reader();
-        // A fault anywhere in the array wins over a bad fd, whatever their order, as when the
-        // array is copied in one piece: the first bad fd is only reported at the end.
-        let mut resolved = Ok(());
-        let mut left = count;
-        while left > 0 {
-            let n = left.min(FD_CHUNK);
-            let mut chunk = [[0u8; size_of::<u32>()]; FD_CHUNK];
-            let chunk = &mut chunk.as_flattened_mut()[..n * size_of::<u32>()];
-            reader.read_slice(chunk)?;
-            left -= n;
-            if resolved.is_ok() {
-                resolved = chunk.chunks_exact(size_of::<u32>()).try_for_each(|b| {
-                    self.push_fd(dev, u32::from_ne_bytes([b[0], b[1], b[2], b[3]]), all)
-                });
+        if N <= FD_CHUNK {
+            // Sized for the request: one copy.
+            let mut fds = [[0u8; size_of::<u32>()]; N];
+            let fds = fds.as_flattened_mut();
+            let fds = fds.get_mut(..count * size_of::<u32>()).ok_or(EINVAL)?;
+            reader.read_slice(fds)?;
+            for b in fds.chunks_exact(size_of::<u32>()) {
+                self.push_fd(dev, u32::from_ne_bytes([b[0], b[1], b[2], b[3]]), all)?;
             }
+        } else {
+            // A fault anywhere in the array wins over a bad fd, whatever their order, as when
+            // the array is copied in one piece: the first bad fd is only reported at the end.
+            let mut resolved = Ok(());
+            let mut left = count;
+            while left > 0 {
+                let n = left.min(FD_CHUNK);
+                let mut chunk = [[0u8; size_of::<u32>()]; FD_CHUNK];
+                let chunk = &mut chunk.as_flattened_mut()[..n * size_of::<u32>()];
+                reader.read_slice(chunk)?;
+                left -= n;
+                for b in chunk.chunks_exact(size_of::<u32>()) {
+                    if resolved.is_err() {
+                        break;
+                    }
+                    resolved = self.push_fd(dev, u32::from_ne_bytes([b[0], b[1], b[2], b[3]]), all);
+                }
+            }
+            resolved?;
         }
-        resolved?;
         if args.alert != 0 {
             self.push_fd(dev, args.alert, all)?;
         }
@@ -150,6 +163,7 @@ impl Objects {
     }
 
     /// Resolves `fd` into the next slot.
+    #[inline(always)]
     fn push_fd(&mut self, dev: &Device, fd: u32, all: bool) -> Result {
         let obj = ObjectRef::from_fd(fd).ok_or(EINVAL)?;
         if !core::ptr::eq(&*obj.dev, dev) {
@@ -170,12 +184,6 @@ impl<const N: usize> core::ops::Deref for Objects<[Option<ObjectRef>; N]> {
     type Target = Objects;
 
     fn deref(&self) -> &Objects {
-        self
-    }
-}
-
-impl<const N: usize> core::ops::DerefMut for Objects<[Option<ObjectRef>; N]> {
-    fn deref_mut(&mut self) -> &mut Objects {
         self
     }
 }
