@@ -11,10 +11,12 @@
 #   make coverage line and branch coverage of both drivers by the VM suites,
 #                from the PCs a QEMU plugin saw run: tables, JSON, annotated sources
 #   make soak    hours: 100,000 differential seeds, long stress runs
+#   make series  the driver as a patch series against Linux 7.3, with a cover
+#                letter, in build/series (tools/upstream/series-check checks it)
 #
 # In a kernel tree, drivers/misc/ntsync/Makefile is the Kbuild file.
 
-.PHONY: all run check bench profile coverage soak module clean
+.PHONY: all run check bench profile coverage soak series module clean
 
 all: module
 
@@ -35,6 +37,9 @@ coverage:
 
 soak:
 	tools/testing/soak
+
+series:
+	tools/upstream/series
 
 module:
 	scripts/build-module fast

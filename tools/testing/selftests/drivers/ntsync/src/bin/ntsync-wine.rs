@@ -1794,6 +1794,18 @@ fn main() {
         }
     }
     if hung {
+        // How far each scenario got tells a slow run from a stuck one.
+        let s = shm();
+        srv.fail(
+            P_FINISHED,
+            format!(
+                "progress: slot threads {}, half round trips {}, pulses {}, contended rounds {}",
+                s.slot_runs.load(SeqCst),
+                s.pingpong_done.load(SeqCst),
+                s.pulses_done.load(SeqCst),
+                s.contended_done.load(SeqCst)
+            ),
+        );
         for (ci, &pid) in pids.iter().enumerate() {
             let phase = PHASES[(srv.phase[ci] as usize).min(PHASES.len() - 1)];
             if open[ci] {
