@@ -4,6 +4,7 @@
 
 use crate::{
     ffi,
+    file,
     object::{
         self,
         Object, //
@@ -168,7 +169,7 @@ impl MiscDevice for Instance {
             uapi::CREATE_SEM | uapi::CREATE_MUTEX | uapi::CREATE_EVENT => {
                 let state = object::new_state(cmd, arg)?;
                 let obj = Object::new(dev.clone(), state)?;
-                Ok(ffi::install_object(obj)? as isize)
+                Ok(file::install_object(obj)? as isize)
             }
             uapi::WAIT_ANY => wait::wait(dev, arg, false),
             uapi::WAIT_ALL => wait::wait(dev, arg, true),

@@ -9,6 +9,7 @@
 mod device;
 mod event;
 mod ffi;
+mod file;
 mod mutex;
 mod object;
 mod queue;

@@ -11,9 +11,9 @@ use crate::{
     ffi::{
         self,
         Clock,
-        ObjectRef,
         Wakeup, //
     },
+    file::ObjectRef,
     object::{
         read_user,
         Object, //
