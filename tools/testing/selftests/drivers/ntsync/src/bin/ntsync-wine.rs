@@ -525,11 +525,20 @@ impl Client {
     where
         F: FnOnce(&Nthread) + Send + 'static,
     {
+        self.spawn_as(storm, 0, f)
+    }
+
+    /// As `spawn`, asking for thread id `want` if it is free, so that a mutex its previous
+    /// holder abandoned is next acquired under the same id.
+    fn spawn_as<F>(self: &Arc<Client>, storm: bool, want: u32, f: F) -> thread::JoinHandle<()>
+    where
+        F: FnOnce(&Nthread) + Send + 'static,
+    {
         let c = self.clone();
         thread::Builder::new()
             .stack_size(256 << 10)
             .spawn(move || {
-                let (reply, _) = c.request(OP_THREAD_START, 0, &[]);
+                let (reply, _) = c.request(OP_THREAD_START, want, &[]);
                 let (tid, alert_handle) = (reply[1], reply[2]);
                 let alert = c.fd(alert_handle);
                 let t = Nthread {
@@ -1207,7 +1216,7 @@ fn client_main(idx: usize, cfg: Cfg, sock: OwnedFd) -> i32 {
         let threads = (0..cfg.threads)
             .map(|slot| {
                 let tid = tids[slot].clone();
-                c.spawn(true, move |t| {
+                c.spawn_as(true, last_tid[slot], move |t| {
                     tid.store(t.tid, SeqCst);
                     slot_run(t, slot, gen)
                 })
@@ -1371,10 +1380,14 @@ impl Server {
                 ([self.close_handle(a), 0, 0, 0], None)
             }
             OP_THREAD_START => {
-                let tid = self.free_tids.pop_first().unwrap_or_else(|| {
-                    self.next_tid += 4;
-                    self.next_tid - 4
-                });
+                let tid = if a != 0 && self.free_tids.remove(&a) {
+                    a
+                } else {
+                    self.free_tids.pop_first().unwrap_or_else(|| {
+                        self.next_tid += 4;
+                        self.next_tid - 4
+                    })
+                };
                 if !self.ever_used.insert(tid) {
                     self.tid_reuses += 1;
                 }
@@ -1854,7 +1867,7 @@ fn main() {
         .collect();
     println!(
         "# objects {} (held by the server at once: {held} descriptors), fds passed {}, client threads {} \
-         over {} processes ({} at once per process, thread ids reused {} times, same id in a slot {} times)",
+         over {} processes ({} at once per process, thread ids reused {} times, a slot's next thread under the same id {} times)",
         lay.total,
         srv.fds_passed,
         srv.threads,
