@@ -12,9 +12,24 @@
 //! forked before the device is opened, so they inherit no object: they get the device
 //! descriptor over a unix socket with `SCM_RIGHTS`, then each object's descriptor on first use
 //! of its handle, and cache it per handle; a duplicated handle gets a descriptor of its own for
-//! the same object. The server hands out thread ids (multiples of 4 from 0x20, the lowest free
-//! one first, so that ids are reused) and, when a thread exits, kills every mutex it has on
-//! behalf of that id, ignoring the result.
+//! the same object. The server hands out thread ids (multiples of 4 from 0x20, the one asked
+//! for if it is free, else the lowest free one, so that ids are reused) and, when a thread
+//! exits, kills every mutex it has on behalf of that id, ignoring the result.
+//!
+//! Each client runs four phases, each with `--threads` threads at once (defaults: 4 clients
+//! of 64 threads, at least 4,096 objects):
+//!
+//! 1. thread slots: `--generations` threads in turn per slot run a fixed sequence on the
+//!    slot's private objects (timeouts of every kind, indices, wait-all atomicity, limits,
+//!    recursion, duplicated handles, alerts), every even one exiting with a mutex held, which
+//!    the next one, under the same thread id, must find abandoned;
+//! 2. ping-pong: two threads in different clients signal and wait `--pingpong` times through
+//!    two auto events or two semaphores;
+//! 3. fake pulse: a thread sets an event and resets it at once while 1 (auto) or 3 (manual)
+//!    waiters sleep on it, `--pulses` times, then the server alerts each waiter;
+//! 4. contended: `--rounds` rounds of two semaphore units in and out through wait-all and
+//!    wait-any over 16 shared semaphores, and a recursive acquisition of one of 8 shared
+//!    mutexes, some threads exiting with it held.
 //!
 //! Client threads wait as an NT runtime does: owner = thread id, alert = the thread's own
 //! event, at most 64 objects, wait-all only for several objects, deadlines infinite, absolute
@@ -317,6 +332,12 @@ fn shm() -> &'static Shm {
 // ---------------------------------------------------------------------------------------
 // Messages over the unix sockets.
 
+/// The control buffer size for one descriptor.
+fn cmsg_space() -> usize {
+    // SAFETY: CMSG_SPACE only computes a size.
+    unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize }
+}
+
 /// Sends `words` and `text`, with `fd` attached if given; retried on EINTR.
 fn send_msg(sock: RawFd, words: [u32; 4], text: &[u8], fd: Option<RawFd>) -> Result<(), String> {
     let mut buf = Vec::with_capacity(16 + text.len());
@@ -324,7 +345,7 @@ fn send_msg(sock: RawFd, words: [u32; 4], text: &[u8], fd: Option<RawFd>) -> Res
         buf.extend_from_slice(&w.to_ne_bytes());
     }
     buf.extend_from_slice(text);
-    let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
+    let space = cmsg_space();
     let mut control = vec![0u64; space.div_ceil(8)];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -364,7 +385,7 @@ type Msg = ([u32; 4], Vec<u8>, Option<OwnedFd>);
 
 fn recv_msg(sock: RawFd) -> Result<Option<Msg>, String> {
     let mut buf = vec![0u8; 1024];
-    let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
+    let space = cmsg_space();
     let mut control = vec![0u64; space.div_ceil(8)];
     // SAFETY: As in `send_msg`; a received descriptor is new and owned by nobody else.
     unsafe {
