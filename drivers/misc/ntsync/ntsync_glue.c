@@ -8,11 +8,7 @@
 #include <linux/time_namespace.h>
 #include <linux/uaccess.h>
 
-void ntsync_rs_set_current_interruptible(void);
-void ntsync_rs_set_current_running(void);
-ktime_t ntsync_rs_timens_to_host(clockid_t clock, ktime_t tim);
-int ntsync_rs_put_u32(u32 __user *uaddr, u32 val);
-int ntsync_rs_get_u32(const u32 __user *uaddr, u32 *val);
+#include "ntsync_glue.h"
 
 void ntsync_rs_set_current_interruptible(void)
 {
