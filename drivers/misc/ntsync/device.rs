@@ -118,19 +118,19 @@ impl Device {
     /// The objects listed now, oldest first, each kept alive by the copy: a reader of the list
     /// holds the lock that creating and closing objects take only for the time to copy it.
     pub(crate) fn objects(&self) -> Result<KVec<Arc<Object>>> {
+        let mut len = self.objects.lock().len;
         loop {
-            let len = self.objects.lock().len;
-            // Allocated unlocked; if objects were created meanwhile, the room may not do.
+            // Allocated unlocked: if objects are created meanwhile, the room may not do.
             let mut copy = KVec::with_capacity(len, GFP_KERNEL)?;
             let listed = self.objects.lock();
-            if listed.len > len {
-                continue;
+            if listed.len <= len {
+                for obj in listed.list.iter() {
+                    // Room for `listed.len` objects, as checked just above.
+                    let _ = copy.push_within_capacity(obj.into());
+                }
+                return Ok(copy);
             }
-            for obj in listed.list.iter() {
-                // Room for `listed.len` objects, as checked just above.
-                let _ = copy.push_within_capacity(obj.into());
-            }
-            return Ok(copy);
+            len = listed.len;
         }
     }
 }

@@ -648,10 +648,11 @@ fn sleep<const N: usize>(queued: Pin<&Queued<'_, N>>) -> Result<Acquired> {
     queued.enqueue();
     let waiter = &queued.waiter;
     let done = || waiter.claimed_index().is_some();
-    let wakeup = match waiter.deadline {
-        Some(Deadline { clock, ns }) => ffi::sleep_until(done, Some(ns), clock),
-        None => ffi::sleep_until(done, None, Clock::Monotonic),
+    let (deadline, clock) = match waiter.deadline {
+        Some(Deadline { clock, ns }) => (Some(ns), clock),
+        None => (None, Clock::Monotonic),
     };
+    let wakeup = ffi::sleep_until(done, deadline, clock);
     queued.leave();
 
     // A claim stands, whatever ended the sleep (a signal or the deadline): the object state
