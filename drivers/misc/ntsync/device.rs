@@ -115,23 +115,18 @@ impl Device {
         removed
     }
 
-    /// The objects listed now, oldest first, each kept alive by the copy: a reader of the list
-    /// holds the lock that creating and closing objects take only for the time to copy it.
+    /// The objects listed now, oldest first, each kept alive by the copy: a reader holds the
+    /// lock that creating and closing objects take only for the time to allocate and fill the
+    /// copy, not for a whole listing.
     pub(crate) fn objects(&self) -> Result<KVec<Arc<Object>>> {
-        let mut len = self.objects.lock().len;
-        loop {
-            // Allocated unlocked: if objects are created meanwhile, the room may not do.
-            let mut copy = KVec::with_capacity(len, GFP_KERNEL)?;
-            let listed = self.objects.lock();
-            if listed.len <= len {
-                for obj in listed.list.iter() {
-                    // Room for `listed.len` objects, as checked just above.
-                    let _ = copy.push_within_capacity(obj.into());
-                }
-                return Ok(copy);
-            }
-            len = listed.len;
+        let listed = self.objects.lock();
+        // A mutex: the room may be allocated while holding it.
+        let mut copy = KVec::with_capacity(listed.len, GFP_KERNEL)?;
+        for obj in listed.list.iter() {
+            // Room for `listed.len` objects, which is how many the list holds.
+            let _ = copy.push_within_capacity(obj.into());
         }
+        Ok(copy)
     }
 }
 
