@@ -628,6 +628,71 @@ fn large_signaled_wait_faults() -> TestResult {
     Ok(())
 }
 
+/// The debugfs view of this process's device with marker objects, and its contents.
+fn own_view(marker: &str) -> Result<Option<std::path::PathBuf>, String> {
+    let header = format!(" opened by pid {}\n", std::process::id());
+    let Ok(dir) = std::fs::read_dir("/sys/kernel/debug/ntsync") else {
+        return Ok(None);
+    };
+    for entry in dir {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains(&header) && text.contains(marker) {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
+}
+
+/// Reading the debugfs view of ours with each allocation failed in turn: the read fails with
+/// ENOMEM, or the listing says that it had no memory to list the objects, or it lists them
+/// all. The C driver has no view, which is checked instead.
+fn view_read_faults() -> TestResult {
+    let dev = dev()?;
+    let _objs = [sem(&dev, 1, 93)?, sem(&dev, 2, 93)?, sem(&dev, 3, 93)?];
+    let view = own_view("semaphore count 1 max 93")?;
+    if !ours() {
+        check!(view.is_none(), "a debugfs view of the C driver: {view:?}");
+        return Ok(());
+    }
+    let path = view.ok_or("no debugfs view lists this device")?;
+    let nth = FailNth::open()?;
+    let mut tally = Tally::default();
+    let mut no_memory = 0;
+    each_nth("reading the view", |k| {
+        let file = File::open(&path).map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 4096];
+        touch_stack();
+        nth.arm(k);
+        // SAFETY: `buf` is a live buffer of the length given.
+        let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        let err = errno();
+        let fired = nth.disarm();
+        tally.note(fired, n < 0);
+        if n < 0 {
+            check!(
+                fired && err == ENOMEM,
+                "step {k}: read failed with errno {err}"
+            );
+            return Ok(fired);
+        }
+        let text = String::from_utf8_lossy(&buf[..n as usize]);
+        let listed = (1..=3).all(|c| text.contains(&format!("semaphore count {c} max 93")));
+        if text.contains("no memory to list the objects") {
+            check!(fired, "step {k}: no memory, with no fault injected");
+            no_memory += 1;
+        } else {
+            check!(listed, "step {k}: a partial listing:\n{text}");
+        }
+        Ok(fired)
+    })?;
+    check!(
+        no_memory > 0,
+        "no read met the listing's own allocation failing"
+    );
+    tally.done("reading the view", Alloc::Must)
+}
+
 /// The total, and the failslab settings put back.
 fn faults_injected() -> TestResult {
     drop(FAILSLAB.lock().unwrap().take());
@@ -652,6 +717,7 @@ const TESTS: &[Test] = &[
     ("wake_set_all_faults", wake_set_all_faults),
     ("wake_unlock_faults", wake_unlock_faults),
     ("object_ioctl_faults", object_ioctl_faults),
+    ("view_read_faults", view_read_faults),
     ("faults_injected", faults_injected),
 ];
 
