@@ -2,8 +2,8 @@
 
 //! `/dev/ntsync`: each open is an independent namespace of objects.
 
+use crate::ffi::fs::file::nonseekable_open;
 use crate::{
-    ffi,
     file,
     object::{
         self,
@@ -154,7 +154,8 @@ impl MiscDevice for Instance {
             }? Error),
             GFP_KERNEL,
         )?;
-        ffi::nonseekable(file);
+        // SAFETY: Called from the device's open, where the file's mode may change.
+        unsafe { nonseekable_open(file) };
         Ok(instance)
     }
 

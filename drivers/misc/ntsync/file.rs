@@ -4,10 +4,8 @@
 //! what user space holds. Here are that file's operations, and the reference to an object that
 //! holding its file gives.
 
-use crate::{
-    ffi,
-    object::Object, //
-};
+use crate::ffi::fs::anon_inode;
+use crate::object::Object;
 use kernel::{
     bindings,
     ffi::{
@@ -18,7 +16,10 @@ use kernel::{
         c_void, //
     },
     fs::{
-        file::FileDescriptorReservation,
+        file::{
+            flags::O_RDWR,
+            FileDescriptorReservation, //
+        },
         File,
         LocalFile, //
     },
@@ -108,7 +109,7 @@ impl ObjectRef {
         // that its device lists until the file's release takes it off: the object is listed
         // below, before anything can reach the file, and only `object_release` unlists it.
         // Without a file, `obj` goes on return.
-        let file = unsafe { ffi::anon_inode_file(c"ntsync", &OBJECT_FOPS.0, private) }?;
+        let file = unsafe { anon_inode::getfile(c"ntsync", &OBJECT_FOPS.0, private, O_RDWR) }?;
         // INVARIANT: Made with `OBJECT_FOPS` and `private` just above.
         let file = Self(file);
         // Listed only now that the file exists: its release takes the object off the list.

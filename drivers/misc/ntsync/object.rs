@@ -17,13 +17,16 @@
 //! counts them; while it is zero a change needs only the spinlock, otherwise it is made as the
 //! holder of the device mutex, so that it and the wake-ups it causes are one step too.
 
+use crate::ffi::uaccess::{
+    get_user_u32,
+    put_user_u32, //
+};
 use crate::{
     device::{
         Device,
         WaitAll, //
     },
     event::Event,
-    ffi,
     mutex::Mutex,
     queue::Queue,
     sem::Semaphore,
@@ -268,8 +271,8 @@ impl Object {
 
     /// `NTSYNC_IOC_SEM_RELEASE`: the previous count replaces the argument.
     fn sem_release_ioctl(&self, arg: usize) -> Result<isize> {
-        let prev = self.release(ffi::get_user_u32(arg)?)?;
-        ffi::put_user_u32(arg, prev)?;
+        let prev = self.release(get_user_u32(UserPtr::from_addr(arg))?)?;
+        put_user_u32(UserPtr::from_addr(arg), prev)?;
         Ok(0)
     }
 
@@ -280,13 +283,14 @@ impl Object {
             return Err(EINVAL);
         }
         let prev = self.unlock(args.owner)?;
-        ffi::put_user_u32(arg + core::mem::offset_of!(uapi::MutexArgs, count), prev)?;
+        let count = arg + core::mem::offset_of!(uapi::MutexArgs, count);
+        put_user_u32(UserPtr::from_addr(count), prev)?;
         Ok(0)
     }
 
     /// `NTSYNC_IOC_MUTEX_KILL`.
     fn mutex_kill_ioctl(&self, arg: usize) -> Result<isize> {
-        let owner = ffi::get_user_u32(arg)?;
+        let owner = get_user_u32(UserPtr::from_addr(arg))?;
         if owner == 0 {
             return Err(EINVAL);
         }
@@ -301,7 +305,7 @@ impl Object {
             uapi::EVENT_RESET => self.reset_event()?,
             _ => self.set_event(cmd == uapi::EVENT_PULSE)?,
         };
-        ffi::put_user_u32(arg, prev.into())?;
+        put_user_u32(UserPtr::from_addr(arg), prev.into())?;
         Ok(0)
     }
 

@@ -3,15 +3,16 @@
 //! `NTSYNC_IOC_WAIT_ANY` and `NTSYNC_IOC_WAIT_ALL`: the waiter that objects hand themselves
 //! to, the wake-up rules, and the queueing that every exit path undoes.
 
+use crate::ffi::task::{
+    sleep_until,
+    Clock,
+    Wakeup, //
+};
+use crate::ffi::uaccess::put_user_u32;
 use crate::{
     device::{
         Device,
         WaitAll, //
-    },
-    ffi::{
-        self,
-        Clock,
-        Wakeup, //
     },
     file::ObjectRef,
     object::{
@@ -652,7 +653,7 @@ fn sleep<const N: usize>(queued: Pin<&Queued<'_, N>>) -> Result<Acquired> {
         Some(Deadline { clock, ns }) => (Some(ns), clock),
         None => (None, Clock::Monotonic),
     };
-    let wakeup = ffi::sleep_until(done, deadline, clock);
+    let wakeup = sleep_until(done, deadline, clock);
     queued.leave();
 
     // A claim stands, whatever ended the sleep (a signal or the deadline): the object state
@@ -841,7 +842,10 @@ pub(crate) fn wait(dev: &Device, arg: usize, all: bool) -> Result<isize> {
         9..=16 => wait_in::<16>(dev, &args, all),
         _ => wait_in::<SLOTS>(dev, &args, all),
     }?;
-    ffi::put_user_u32(arg + uapi::WAIT_INDEX_OFFSET, acquired.index)?;
+    put_user_u32(
+        UserPtr::from_addr(arg + uapi::WAIT_INDEX_OFFSET),
+        acquired.index,
+    )?;
     if acquired.abandoned {
         return Err(EOWNERDEAD);
     }
@@ -1061,7 +1065,7 @@ mod tests {
             assert_eq!(dev.wait_all.lock().entries, 0);
             Ok(())
         })();
-        ffi::flush_delayed_fput();
+        crate::ffi::fs::file::flush_delayed_fput();
         result
     }
 
