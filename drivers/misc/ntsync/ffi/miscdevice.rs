@@ -50,6 +50,16 @@ impl MiscDeviceOptions {
 
 // upstream: end
 
+// The one user in the tree names the two new fields.
+// upstream: samples/rust/rust_misc_device.rs, replace "        let options = MiscDeviceOptions {" .. "        try_pin_init!(Self {", quoted
+//         let options = MiscDeviceOptions {
+//             name: c"rust-misc-device",
+//             mode: 0,
+//             minor: None,
+//         };
+//
+// upstream: end
+
 /// The file operations that the kernel crate makes for `T`.
 struct MiscdeviceVTable<T>(PhantomData<T>);
 
