@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use libc::{EFAULT, EINVAL, ENOTTY};
-use ntsync_selftests::setup::{count, dev, event, mutex, sem};
+use ntsync_selftests::setup::{count, dev, event, mutex, sem, signaled};
 use ntsync_selftests::tap::TestResult;
 use ntsync_selftests::*;
 use std::os::fd::AsRawFd;
@@ -20,24 +20,6 @@ pub(crate) fn unknown_ioctls() -> TestResult {
     ];
     let mut buf = [0u8; 64];
     let ptr = buf.as_mut_ptr() as usize;
-    let object_cmds = [
-        IOC_SEM_RELEASE,
-        IOC_SEM_READ,
-        IOC_MUTEX_UNLOCK,
-        IOC_MUTEX_KILL,
-        IOC_MUTEX_READ,
-        IOC_EVENT_SET,
-        IOC_EVENT_RESET,
-        IOC_EVENT_PULSE,
-        IOC_EVENT_READ,
-    ];
-    let device_cmds = [
-        IOC_CREATE_SEM,
-        IOC_CREATE_MUTEX,
-        IOC_CREATE_EVENT,
-        IOC_WAIT_ANY,
-        IOC_WAIT_ALL,
-    ];
     // Unknown to both: other numbers, and known numbers with another size or direction.
     let foreign = [
         0u32,
@@ -54,12 +36,12 @@ pub(crate) fn unknown_ioctls() -> TestResult {
         0xc008_4e8d,
         0x4008_4d80,
     ];
-    for cmd in object_cmds.iter().chain(&foreign) {
+    for cmd in OBJECT_CMDS.iter().chain(&foreign) {
         let got = ioctl_raw(dev.as_raw_fd(), *cmd, ptr).err();
         check!(got == Some(ENOTTY), "device, cmd {cmd:#x}: {got:?}");
     }
     for obj in &objs {
-        for cmd in device_cmds.iter().chain(&foreign) {
+        for cmd in DEVICE_CMDS.iter().chain(&foreign) {
             let got = ioctl_raw(obj.as_raw_fd(), *cmd, ptr).err();
             check!(got == Some(ENOTTY), "object, cmd {cmd:#x}: {got:?}");
         }

@@ -3,7 +3,7 @@
 //! What the tests share: time limits and small helpers over the library's.
 
 use ntsync_selftests::*;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 pub(crate) const MS: u64 = 1_000_000;
@@ -13,10 +13,6 @@ pub(crate) const WAKE_MS: u64 = 3000;
 pub(crate) const JOIN: Duration = Duration::from_secs(5);
 /// How long a waiter that should stay blocked is watched.
 pub(crate) const QUIET: Duration = Duration::from_millis(60);
-
-pub(crate) fn signaled(event: &impl AsRawFd) -> Result<bool, String> {
-    event_signaled(event).ok_or_else(|| "EVENT_READ failed".to_string())
-}
 
 /// `ioctl(obj, cmd, arg)` with a raw argument: the errno, or `None` on success.
 pub(crate) fn raw(obj: &impl AsRawFd, cmd: u32, arg: usize) -> Option<Errno> {
@@ -39,17 +35,6 @@ pub(crate) fn mread(mutex: &impl AsRawFd) -> (Result<(), Errno>, u32, u32) {
 
 pub(crate) fn fds(objs: &[&OwnedFd]) -> Vec<RawFd> {
     objs.iter().map(|o| o.as_raw_fd()).collect()
-}
-
-/// A pipe: two descriptors that are not ntsync objects.
-pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
-    let mut p = [0; 2];
-    // SAFETY: `p` is a valid out-array.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: errno {}", errno()));
-    }
-    // SAFETY: Fresh descriptors that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) })
 }
 
 /// Waits for the child `pid`; its exit status, or an error if a signal killed it.

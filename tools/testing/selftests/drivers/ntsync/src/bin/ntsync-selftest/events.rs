@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use libc::{EFAULT, ETIMEDOUT};
-use ntsync_selftests::setup::{dev, event};
+use ntsync_selftests::setup::{dev, event, signaled};
 use ntsync_selftests::tap::TestResult;
 use ntsync_selftests::*;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -5,11 +5,12 @@
 
 use crate::common::*;
 use libc::{EFAULT, EINVAL, EMFILE, EOWNERDEAD, ETIMEDOUT};
-use ntsync_selftests::setup::{count, dev, event, mutex, sem};
+use ntsync_selftests::setup::{count, dev, event, mutex, sem, signaled};
 use ntsync_selftests::tap::TestResult;
+use ntsync_selftests::unix::{recv_with_fd, send_with_fd, socketpair};
 use ntsync_selftests::*;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// Object fds of every kind are close-on-exec, read-write anonymous-inode files.
 pub(crate) fn object_fds() -> TestResult {
@@ -112,41 +113,15 @@ pub(crate) fn object_lifetime_dup_fork() -> TestResult {
 /// Sends `fd` over `sock` with SCM_RIGHTS and receives it on `peer`: a new descriptor of the
 /// same file.
 fn pass_fd(sock: &OwnedFd, peer: &OwnedFd, fd: RawFd) -> Result<OwnedFd, String> {
-    // SAFETY: Every pointer refers to a local buffer of the stated size; the control buffer
-    // has room for one descriptor, as CMSG_SPACE computes.
-    unsafe {
-        let space = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize;
-        let mut control = vec![0u64; space.div_ceil(8)];
-        let mut byte = [b'x'];
-        let mut iov = libc::iovec {
-            iov_base: byte.as_mut_ptr().cast(),
-            iov_len: 1,
-        };
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
-        libc::CMSG_DATA(cmsg).cast::<RawFd>().write_unaligned(fd);
-        if libc::sendmsg(sock.as_raw_fd(), &msg, 0) != 1 {
-            return Err(format!("sendmsg: errno {}", errno()));
-        }
-        control.fill(0);
-        msg.msg_controllen = space as _;
-        if libc::recvmsg(peer.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) != 1 {
-            return Err(format!("recvmsg: errno {}", errno()));
-        }
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
-            return Err("no descriptor received".into());
-        }
-        Ok(OwnedFd::from_raw_fd(
-            libc::CMSG_DATA(cmsg).cast::<RawFd>().read_unaligned(),
-        ))
+    let sent = send_with_fd(sock.as_raw_fd(), b"x", Some(fd), 0);
+    if sent != Ok(1) {
+        return Err(format!("sendmsg: {sent:?}"));
+    }
+    match recv_with_fd(peer.as_raw_fd(), &mut [0]) {
+        Ok((1, Some(got))) => Ok(got),
+        Ok((1, None)) => Err("no descriptor received".into()),
+        Ok((n, _)) => Err(format!("recvmsg: {n} bytes")),
+        Err(e) => Err(format!("recvmsg: errno {e}")),
     }
 }
 
@@ -155,19 +130,7 @@ fn pass_fd(sock: &OwnedFd, peer: &OwnedFd, fd: RawFd) -> Result<OwnedFd, String>
 /// its owner.
 pub(crate) fn object_passed_scm_rights() -> TestResult {
     let dev = dev()?;
-    let mut sv = [0; 2];
-    // SAFETY: `sv` is a valid out-array.
-    let ret = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            sv.as_mut_ptr(),
-        )
-    };
-    check!(ret == 0, "socketpair: errno {}", errno());
-    // SAFETY: Fresh descriptors that nothing else owns.
-    let (a, b) = unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };
+    let (a, b) = socketpair(libc::SOCK_STREAM).map_err(|e| format!("socketpair: errno {e}"))?;
     let m = mutex(&dev, 5, 1)?;
     let got = pass_fd(&a, &b, m.as_raw_fd())?;
     check!(got.as_raw_fd() != m.as_raw_fd());
@@ -211,7 +174,7 @@ pub(crate) fn create_emfile() -> TestResult {
         rlim_cur: lowest,
         rlim_max: old.rlim_max,
     };
-    let fds_before = fd_count();
+    let fds_before = task::fd_count();
     // SAFETY: Valid in-pointer.
     check_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limited) }, 0);
     // Refused over and over: whatever a refusal left behind would pile up (and show in the
@@ -235,16 +198,9 @@ pub(crate) fn create_emfile() -> TestResult {
     let want = [EMFILE, EMFILE, EMFILE, EINVAL, EINVAL, EFAULT];
     check_eq!(results, want.map(Some));
     check!(repeated, "a repeated creation did not fail with EMFILE");
-    check_eq!(fd_count(), fds_before);
+    check_eq!(task::fd_count(), fds_before);
     check!(create_sem(&dev, 0, 1).is_ok());
     Ok(())
-}
-
-/// The number of open descriptors.
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 /// Closing an object's fd while another thread waits on it is safe: the wait still ends at

@@ -105,7 +105,5 @@ const TESTS: &[Test] = &[
 ];
 
 fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).collect();
-    let failed = tap::run(TESTS, &filter);
-    std::process::exit(failed.min(100) as i32);
+    tap::main(TESTS)
 }

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use libc::{EINTR, ETIMEDOUT, SIGUSR1, SIGUSR2};
-use ntsync_selftests::setup::{count, dev, event, sem};
+use ntsync_selftests::setup::{count, dev, event, sem, signaled};
 use ntsync_selftests::tap::TestResult;
 use ntsync_selftests::*;
 use std::os::fd::AsRawFd;

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use libc::{EFAULT, EINVAL, ETIMEDOUT};
-use ntsync_selftests::setup::{count, dev, event, mutex, sem};
+use ntsync_selftests::setup::{count, dev, event, mutex, sem, signaled};
 use ntsync_selftests::tap::TestResult;
 use ntsync_selftests::*;
 use std::os::fd::{AsRawFd, RawFd};
