@@ -10,8 +10,8 @@
 //! Every blocking wait has a deadline, so that a driver bug fails a test instead of hanging
 //! the run.
 //!
-//! One module per concept; [`TESTS`] runs them in the order the tests were written, which
-//! some rely on (the device checks first, `rule_table` last).
+//! One module per concept; [`TESTS`] keeps the order in which the tests have always run, so
+//! that logs and coverage compare across versions.
 
 mod abi;
 mod commands;
