@@ -28,14 +28,16 @@ module! {
     description: "NT synchronization primitive emulation (Rust)",
     license: "GPL",
     // A node for a fixed minor can exist before the module is loaded (kmod static-nodes
-    // makes it from these aliases at boot): opening it loads the module, which upstream's
-    // dynamic minor rules out. Keep the number in step with `MINOR`.
-    alias: ["devname:ntsync", "char-major-10-249"],
+    // makes it from these aliases at boot): opening it loads the module. Keep the number in
+    // step with `MINOR`.
+    alias: ["devname:ntsync", "char-major-10-243"],
 }
 
-/// The misc minor number asked for: not assigned in `include/linux/miscdevice.h` or
-/// `Documentation/admin-guide/devices.txt`.
-const MINOR: i32 = 249;
+/// The misc minor of `/dev/ntsync`, the same for the C driver: the two serve one node and
+/// are alternatives.
+// `NTSYNC_MINOR` of `include/linux/miscdevice.h`, as requested upstream; no released kernel
+// defines it yet.
+const MINOR: i32 = 243;
 
 #[pin_data]
 struct NtSyncModule {
