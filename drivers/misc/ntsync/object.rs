@@ -160,10 +160,8 @@ impl Object {
             .add(if queued { 1 } else { u32::MAX }, Relaxed);
     }
 
-    /// Whether wait-all waiters are counted in the hint. It counts only when read under the
-    /// object's spinlock: a wait-all counts itself in before it checks this object under the
-    /// same lock, so a no here means that its check comes later and will see a change made
-    /// under the lock.
+    /// Whether wait-all waiters are counted in the hint, which counts only when read under
+    /// the object's spinlock: see `Object::update` in `wake.rs`.
     #[inline]
     pub(crate) fn has_all_waiters(&self) -> bool {
         self.all_hint.load(Relaxed) != 0

@@ -67,7 +67,7 @@ impl<'a, const N: usize> Queued<'a, N> {
     }
 
     /// Queues the next entry on `queue`, reporting `index`; false if there is no entry left,
-    /// which `Objects::fill_from_user` rules out. The caller holds the lock that guards `queue`.
+    /// which `Slots::fill_from_user` rules out. The caller holds the lock that guards `queue`.
     ///
     /// # Safety
     ///

@@ -27,7 +27,7 @@ impl Object {
     /// Applies `op` to the state and, if it succeeds, offers the object to every waiter it may
     /// now satisfy; `after` then runs on the state in the same step (a pulse resets the event
     /// there).
-    pub(crate) fn update<R>(
+    fn update<R>(
         &self,
         op: impl FnOnce(&mut State) -> Result<R>,
         after: impl FnOnce(&mut State),
