@@ -5,10 +5,11 @@
 //! absolute-deadline sleep. This module knows nothing of the driver: the rest builds on it.
 //!
 //! Elsewhere, `unsafe` only marks the file operations of object files and what they rely on
-//! (`file.rs`), the byte-layout promises of `uapi.rs`, the one-time initialisation of the
-//! debugfs root's global lock in `view.rs`, the wait queues of `queue.rs` (rings threaded
-//! through entries pinned with their waiters), and, in `wait.rs`, the promise to queue each
-//! entry where it will be taken out again.
+//! (`object_file.rs`, over the typed private data of `file.rs`), the byte-layout promises of
+//! `uapi.rs`, the one-time initialisation of the debugfs root's global lock in `view.rs`, the
+//! wait queues of `queue.rs` (rings threaded through entries pinned with their waiters), and,
+//! in `queued.rs` and `wait.rs`, the promise to queue each entry where it will be taken out
+//! again.
 
 use core::{
     marker::PhantomData,

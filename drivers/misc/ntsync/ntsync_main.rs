@@ -6,20 +6,63 @@
 //! (`include/uapi/linux/ntsync.h`) and semantics
 //! (`Documentation/userspace-api/ntsync.rst`).
 
-mod device;
-mod event;
+// The driver's modules from the bottom up, in groups: each uses only modules of the groups
+// before its own.
+//
+// The kernel facilities that have no abstraction, and the ABI.
 mod ffi;
-mod file;
-mod mutex;
-mod object;
-mod queue;
-mod sem;
-mod state;
 mod uapi;
+
+// The NT rules, free of kernel types (the host test crate compiles them too).
+mod event;
+mod mutex;
+mod sem;
+
+mod state;
+
+// Wait queues, files carrying an object, and the device, none of which knows what an object is.
+mod device;
+mod file;
+mod queue;
+
+// The objects a wait holds, then the waiter that holds them and the wake-any rule.
+mod slots;
+
+mod waiter;
+
+// The object and how it is locked.
+mod object;
+
+// The wait-all rule, and the state changes with the wake-ups they cause.
+mod wake;
+
+// Object files and their ioctls.
+mod object_file;
+
+// A wait: its request resolved, and its waiter queued and asleep.
+mod queued;
+mod request;
+
+// The wait ioctls, and the debugfs view.
 mod view;
 mod wait;
 
-use kernel::prelude::*;
+use crate::{
+    device::Device,
+    object::Object,
+    view::View, //
+};
+use kernel::{
+    debugfs,
+    fs::File,
+    miscdevice::{
+        MiscDevice,
+        MiscDeviceRegistration, //
+    },
+    prelude::*,
+    str::CString,
+    sync::Arc,
+};
 
 module! {
     type: NtSyncModule,
@@ -43,7 +86,7 @@ const MINOR: i32 = 243;
 struct NtSyncModule {
     // Dropped in this order: no device can be open once the debugfs root goes.
     #[pin]
-    misc: ffi::MiscRegistration<device::Instance>,
+    misc: ffi::MiscRegistration<Instance>,
     _view: view::Root,
 }
 
@@ -56,5 +99,48 @@ impl kernel::InPlaceModule for NtSyncModule {
             misc <- ffi::MiscRegistration::register(c"ntsync", 0o666, MINOR),
             _view: view,
         })
+    }
+}
+
+/// An open of `/dev/ntsync`: the device, and its file in debugfs for as long as it is open.
+#[pin_data]
+struct Instance {
+    dev: Arc<Device<Object>>,
+    #[pin]
+    _view: debugfs::File<View>,
+}
+
+#[vtable]
+impl MiscDevice for Instance {
+    type Ptr = Pin<KBox<Instance>>;
+
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
+        let dev = Device::new()?;
+        let root = view::root()?;
+        let name = CString::try_from_fmt(fmt!("{}", dev.id))?;
+        let view = View::new(dev.clone());
+        let instance = KBox::pin_init(
+            try_pin_init!(Instance {
+                dev,
+                _view <- root.read_only_file(&name, view),
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        ffi::nonseekable(file);
+        Ok(instance)
+    }
+
+    fn ioctl(me: Pin<&Instance>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let dev = &me.dev;
+        match cmd {
+            uapi::CREATE_SEM | uapi::CREATE_MUTEX | uapi::CREATE_EVENT => {
+                let state = object::new_state(cmd, arg)?;
+                let obj = Object::new(dev.clone(), state)?;
+                Ok(object_file::install_object(obj)? as isize)
+            }
+            uapi::WAIT_ANY => wait::wait(dev, arg, false),
+            uapi::WAIT_ALL => wait::wait(dev, arg, true),
+            _ => Err(ENOIOCTLCMD),
+        }
     }
 }
