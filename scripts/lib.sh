@@ -61,7 +61,7 @@ check_packaged_module() {
 	printf '%s\n' "$info"
 	grep -q "^vermagic: *$kver " <<<"$info" || die "vermagic is not $kver"
 	grep -qx 'alias: *devname:ntsync' <<<"$info" || die "no devname alias"
-	grep -qx 'alias: *char-major-10-249' <<<"$info" || die "no char-major alias"
+	grep -qx 'alias: *char-major-10-243' <<<"$info" || die "no char-major alias"
 	grep -qx 'license: *GPL' <<<"$info" || die "license is not GPL"
 	! objdump -h "$ko" | grep -q kunit_test_suites || die "the packaged module carries KUnit tests"
 }

@@ -9,9 +9,16 @@
 //! are consistent, the listing never changes state, and a program using the device waits for
 //! the view no longer than for another ioctl on that object.
 
+use crate::ffi::task::Clock;
 use crate::{
     device::Device,
-    state::State, //
+    object::Object,
+    queue::LinkedEntry,
+    state::State,
+    waiter::{
+        Deadline,
+        Waiter, //
+    },
 };
 use kernel::{
     debugfs::{
@@ -59,10 +66,10 @@ pub(crate) fn root() -> Result<Dir> {
 }
 
 /// The contents of one device's debugfs file.
-pub(crate) struct View(Arc<Device>);
+pub(crate) struct View(Arc<Device<Object>>);
 
 impl View {
-    pub(crate) fn new(dev: Arc<Device>) -> Self {
+    pub(crate) fn new(dev: Arc<Device<Object>>) -> Self {
         View(dev)
     }
 }
@@ -87,8 +94,8 @@ impl Writer for View {
                 inner.any_waiters.iter(),
                 obj.all_waiters.access(&all).iter(),
             ) {
-                if entry.is_first(obj) {
-                    entry.describe(f)?;
+                if is_first(entry, obj) {
+                    describe_waiter(entry.waiter(), f)?;
                 }
             }
         }
@@ -112,4 +119,48 @@ fn describe_state(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             writeln!(f, "event {kind} {signaled}signaled")
         }
     }
+}
+
+/// Whether `entry`, in `obj`'s queues, is its waiter's first: a waiter has an entry on each of
+/// its objects, and a wait-any may name one object more than once, but a listing of every queue
+/// should show it once.
+fn is_first(entry: &LinkedEntry<Waiter<'_, Object>>, obj: &Object) -> bool {
+    entry.index() == 0
+        && entry
+            .waiter()
+            .objs()
+            .iter()
+            .next()
+            .is_some_and(|(_, first)| core::ptr::eq(first, obj))
+}
+
+/// One line: who waits, how, on which objects and until when.
+fn describe_waiter(waiter: &Waiter<'_, Object>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let kind = if waiter.is_all() { "all" } else { "any" };
+    write!(
+        f,
+        "waiter tid {} owner {}: wait-{kind} on objects",
+        waiter.task().pid(),
+        waiter.owner()
+    )?;
+    for obj in waiter.objs().objects() {
+        write!(f, " {}", obj.id)?;
+    }
+    if let Some(alert) = waiter.objs().alert() {
+        write!(f, ", alert {}", alert.id)?;
+    }
+    match waiter.deadline() {
+        None => write!(f, ", no deadline")?,
+        Some(Deadline { clock, ns }) => {
+            let clock = match clock {
+                Clock::Monotonic => "monotonic",
+                Clock::Realtime => "realtime",
+            };
+            write!(f, ", deadline {clock} {ns} ns")?
+        }
+    }
+    if let Some(index) = waiter.claimed_index() {
+        write!(f, ", satisfied with index {index}")?;
+    }
+    writeln!(f)
 }

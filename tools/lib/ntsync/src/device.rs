@@ -29,7 +29,7 @@ use crate::Wait;
 /// but creating objects and waiting need it.
 ///
 /// ```no_run
-/// use ntsync::Device;
+/// use linux_ntsync::Device;
 ///
 /// let dev = Device::open()?;
 /// let sem = dev.create_semaphore(1, 1)?;
@@ -37,7 +37,7 @@ use crate::Wait;
 /// let got = dev.wait_all(&[&sem, &mutex], 42).run()?;
 /// assert!(!got.abandoned);
 /// assert_eq!(mutex.read()?.owner, 42);
-/// # Ok::<(), ntsync::Error>(())
+/// # Ok::<(), linux_ntsync::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Device {
@@ -58,9 +58,9 @@ impl Device {
     /// [`Error::TooManyFiles`].
     ///
     /// ```no_run
-    /// match ntsync::Device::open() {
+    /// match linux_ntsync::Device::open() {
     ///     Ok(_) => println!("ntsync is available"),
-    ///     Err(ntsync::Error::NoDriver { .. }) => println!("no ntsync driver"),
+    ///     Err(linux_ntsync::Error::NoDriver { .. }) => println!("no ntsync driver"),
     ///     Err(e) => println!("cannot open /dev/ntsync: {e}"),
     /// }
     /// ```
@@ -75,12 +75,12 @@ impl Device {
     /// with [`Error::NotNtsync`]:
     ///
     /// ```
-    /// let not_ntsync = ntsync::Device::open_path("/dev/null")?;
+    /// let not_ntsync = linux_ntsync::Device::open_path("/dev/null")?;
     /// assert_eq!(
     ///     not_ntsync.create_event(false, false).unwrap_err(),
-    ///     ntsync::Error::NotNtsync
+    ///     linux_ntsync::Error::NotNtsync
     /// );
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     ///
     /// # Errors
@@ -110,11 +110,11 @@ impl Device {
     /// [`Error::TooManyFiles`].
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let sem = dev.create_semaphore(2, 10)?;
     /// assert_eq!(sem.read()?.count, 2);
-    /// assert_eq!(dev.create_semaphore(3, 2).unwrap_err(), ntsync::Error::InvalidArgument);
-    /// # Ok::<(), ntsync::Error>(())
+    /// assert_eq!(dev.create_semaphore(3, 2).unwrap_err(), linux_ntsync::Error::InvalidArgument);
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn create_semaphore(&self, count: u32, max: u32) -> Result<Semaphore> {
@@ -131,11 +131,11 @@ impl Device {
     /// [`Error::OutOfMemory`]; [`Error::TooManyFiles`].
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let unowned = dev.create_mutex(0, 0)?;
     /// let held = dev.create_mutex(5, 1)?;
     /// assert_eq!(held.read()?.owner, 5);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn create_mutex(&self, owner: u32, count: u32) -> Result<Mutex> {
@@ -151,10 +151,10 @@ impl Device {
     /// [`Error::OutOfMemory`]; [`Error::TooManyFiles`].
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let event = dev.create_event(true, false)?;
     /// assert!(event.read()?.manual);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn create_event(&self, manual: bool, signaled: bool) -> Result<Event> {
@@ -177,13 +177,13 @@ impl Device {
     /// ```no_run
     /// use std::time::Duration;
     ///
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let (a, b) = (dev.create_semaphore(0, 1)?, dev.create_semaphore(1, 1)?);
     /// let got = dev.wait_any(&[&a, &b], 1).timeout(Duration::from_millis(10)).run()?;
     /// assert_eq!(got.index, 1);
     /// let again = dev.wait_any(&[&a, &b], 1).timeout(Duration::ZERO).run();
-    /// assert_eq!(again, Err(ntsync::Error::Timeout));
-    /// # Ok::<(), ntsync::Error>(())
+    /// assert_eq!(again, Err(linux_ntsync::Error::Timeout));
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn wait_any<'a>(&'a self, objs: &[&'a dyn AsObject], owner: u32) -> Wait<'a> {
@@ -197,13 +197,13 @@ impl Device {
     /// Otherwise as [`Device::wait_any`]; a successful wait-all reports index 0.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let sem = dev.create_semaphore(1, 1)?;
     /// let event = dev.create_event(true, false)?;
-    /// let both = dev.wait_all(&[&sem, &event], 1);
-    /// assert_eq!(both.timeout(std::time::Duration::ZERO).run(), Err(ntsync::Error::Timeout));
+    /// let both = dev.wait_all(&[&sem, &event], 1).timeout(std::time::Duration::ZERO);
+    /// assert_eq!(both.run(), Err(linux_ntsync::Error::Timeout));
     /// assert_eq!(sem.read()?.count, 1); // a failed wait-all acquires nothing
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn wait_all<'a>(&'a self, objs: &[&'a dyn AsObject], owner: u32) -> Wait<'a> {

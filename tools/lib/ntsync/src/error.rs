@@ -17,7 +17,7 @@ use std::io;
 /// set.
 ///
 /// ```
-/// use ntsync::Error;
+/// use linux_ntsync::Error;
 ///
 /// let e = Error::from_raw_os_error(libc::EOVERFLOW);
 /// assert_eq!(e, Error::Overflow);
@@ -76,7 +76,7 @@ impl Error {
     /// The error for `errno`.
     ///
     /// ```
-    /// use ntsync::Error;
+    /// use linux_ntsync::Error;
     ///
     /// assert_eq!(Error::from_raw_os_error(libc::ETIMEDOUT), Error::Timeout);
     /// assert_eq!(
@@ -108,7 +108,7 @@ impl Error {
     /// The errno this error stands for.
     ///
     /// ```
-    /// use ntsync::Error;
+    /// use linux_ntsync::Error;
     ///
     /// assert_eq!(Error::NotOwner.raw_os_error(), libc::EPERM);
     /// assert_eq!(Error::Other(libc::EBADF).raw_os_error(), libc::EBADF);
@@ -136,7 +136,7 @@ impl Error {
     /// The symbolic name of the errno (`"EINVAL"`), if it is one of those above.
     ///
     /// ```
-    /// use ntsync::Error;
+    /// use linux_ntsync::Error;
     ///
     /// assert_eq!(Error::Timeout.errno_name(), Some("ETIMEDOUT"));
     /// assert_eq!(Error::Other(libc::EBADF).errno_name(), None);

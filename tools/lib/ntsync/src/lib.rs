@@ -11,7 +11,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use ntsync::{Device, Error};
+//! use linux_ntsync::{Device, Error};
 //!
 //! let dev = Device::open()?;
 //! let items = dev.create_semaphore(0, 10)?;
@@ -40,7 +40,7 @@
 //!
 //! ```
 //! use std::os::fd::OwnedFd;
-//! use ntsync::Semaphore;
+//! use linux_ntsync::Semaphore;
 //!
 //! fn send(sem: Semaphore) -> OwnedFd {
 //!     sem.into()
@@ -79,3 +79,8 @@ pub use wait::Wait;
 
 /// The result of an ntsync call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// The README's example is compiled with the doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

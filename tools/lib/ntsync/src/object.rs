@@ -22,15 +22,15 @@ use crate::Result;
 /// for a type of your own that holds an object to let waits name that type directly.
 ///
 /// ```no_run
-/// use ntsync::AsObject;
-/// use ntsync::Device;
+/// use linux_ntsync::AsObject;
+/// use linux_ntsync::Device;
 ///
 /// let dev = Device::open()?;
 /// let sem = dev.create_semaphore(0, 1)?;
 /// let event = dev.create_event(false, true)?;
 /// let objs: [&dyn AsObject; 2] = [&sem, &event];
 /// assert_eq!(dev.wait_any(&objs, 1).run()?.index, 1);
-/// # Ok::<(), ntsync::Error>(())
+/// # Ok::<(), linux_ntsync::Error>(())
 /// ```
 pub trait AsObject {
     /// The object's descriptor, which the wait passes to the driver.
@@ -147,12 +147,12 @@ pub(crate) use owned_fd_type;
 /// Created by [`Device::create_semaphore`](crate::Device::create_semaphore).
 ///
 /// ```no_run
-/// let dev = ntsync::Device::open()?;
+/// let dev = linux_ntsync::Device::open()?;
 /// let sem = dev.create_semaphore(0, 2)?;
 /// assert_eq!(sem.release(2)?, 0);
 /// assert_eq!(dev.wait_any(&[&sem], 1).run()?.index, 0);
-/// assert_eq!(sem.read()?, ntsync::SemaphoreState { count: 1, max: 2 });
-/// # Ok::<(), ntsync::Error>(())
+/// assert_eq!(sem.read()?, linux_ntsync::SemaphoreState { count: 1, max: 2 });
+/// # Ok::<(), linux_ntsync::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Semaphore {
@@ -180,11 +180,11 @@ impl Semaphore {
     /// unchanged.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let sem = dev.create_semaphore(1, 2)?;
     /// assert_eq!(sem.release(1)?, 1);
-    /// assert_eq!(sem.release(1), Err(ntsync::Error::Overflow));
-    /// # Ok::<(), ntsync::Error>(())
+    /// assert_eq!(sem.release(1), Err(linux_ntsync::Error::Overflow));
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn release(&self, n: u32) -> Result<u32> {
@@ -196,11 +196,11 @@ impl Semaphore {
     /// The current count and maximum (`NTSYNC_IOC_SEM_READ`).
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let sem = dev.create_semaphore(1, 5)?;
     /// let state = sem.read()?;
     /// assert_eq!((state.count, state.max), (1, 5));
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn read(&self) -> Result<SemaphoreState> {
@@ -232,7 +232,7 @@ impl AsObject for Semaphore {
 /// Created by [`Device::create_mutex`](crate::Device::create_mutex).
 ///
 /// ```no_run
-/// let dev = ntsync::Device::open()?;
+/// let dev = linux_ntsync::Device::open()?;
 /// let mutex = dev.create_mutex(0, 0)?;
 /// dev.wait_any(&[&mutex], 7).run()?;
 /// dev.wait_any(&[&mutex], 7).run()?;
@@ -240,7 +240,7 @@ impl AsObject for Semaphore {
 /// mutex.kill(7)?;
 /// let got = dev.wait_any(&[&mutex], 8).run()?;
 /// assert!(got.abandoned);
-/// # Ok::<(), ntsync::Error>(())
+/// # Ok::<(), linux_ntsync::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Mutex {
@@ -272,11 +272,11 @@ impl Mutex {
     /// not hold the mutex.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let mutex = dev.create_mutex(3, 1)?;
-    /// assert_eq!(mutex.unlock(4), Err(ntsync::Error::NotOwner));
+    /// assert_eq!(mutex.unlock(4), Err(linux_ntsync::Error::NotOwner));
     /// assert_eq!(mutex.unlock(3)?, 1);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn unlock(&self, owner: u32) -> Result<u32> {
@@ -295,12 +295,12 @@ impl Mutex {
     /// not hold the mutex.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let mutex = dev.create_mutex(3, 5)?;
     /// mutex.kill(3)?;
     /// let state = mutex.read()?;
     /// assert!(state.abandoned && state.owner == 0 && state.count == 0);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn kill(&self, owner: u32) -> Result<()> {
@@ -316,11 +316,11 @@ impl Mutex {
     /// filled in; here that is a success with [`MutexState::abandoned`] set.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let mutex = dev.create_mutex(3, 2)?;
     /// let state = mutex.read()?;
-    /// assert_eq!(state, ntsync::MutexState { owner: 3, count: 2, abandoned: false });
-    /// # Ok::<(), ntsync::Error>(())
+    /// assert_eq!(state, linux_ntsync::MutexState { owner: 3, count: 2, abandoned: false });
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn read(&self) -> Result<MutexState> {
@@ -352,12 +352,12 @@ impl AsObject for Mutex {
 /// Created by [`Device::create_event`](crate::Device::create_event).
 ///
 /// ```no_run
-/// let dev = ntsync::Device::open()?;
+/// let dev = linux_ntsync::Device::open()?;
 /// let event = dev.create_event(false, false)?;
 /// assert!(!event.set()?);
 /// dev.wait_any(&[&event], 1).run()?;
 /// assert!(!event.read()?.signaled);
-/// # Ok::<(), ntsync::Error>(())
+/// # Ok::<(), linux_ntsync::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Event {
@@ -387,11 +387,11 @@ impl Event {
     /// satisfies; returns whether it was signaled before.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let event = dev.create_event(true, false)?;
     /// assert!(!event.set()?);
     /// assert!(event.set()?);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn set(&self) -> Result<bool> {
@@ -402,11 +402,11 @@ impl Event {
     /// before.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let event = dev.create_event(true, true)?;
     /// assert!(event.reset()?);
     /// assert!(!event.read()?.signaled);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn reset(&self) -> Result<bool> {
@@ -418,11 +418,11 @@ impl Event {
     /// (`NTSYNC_IOC_EVENT_PULSE`); returns whether it was signaled before.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let event = dev.create_event(true, false)?;
     /// assert!(!event.pulse()?);
     /// assert!(!event.read()?.signaled);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn pulse(&self) -> Result<bool> {
@@ -432,10 +432,10 @@ impl Event {
     /// The type and state of the event (`NTSYNC_IOC_EVENT_READ`).
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let event = dev.create_event(true, false)?;
-    /// assert_eq!(event.read()?, ntsync::EventState { manual: true, signaled: false });
-    /// # Ok::<(), ntsync::Error>(())
+    /// assert_eq!(event.read()?, linux_ntsync::EventState { manual: true, signaled: false });
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn read(&self) -> Result<EventState> {

@@ -27,7 +27,7 @@ use crate::Result;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ntsync::Deadline;
+/// use linux_ntsync::Deadline;
 ///
 /// assert_eq!(Deadline::default(), Deadline::Infinite);
 /// let epoch_plus_5s = SystemTime::UNIX_EPOCH + Duration::from_secs(5);
@@ -74,7 +74,7 @@ impl Deadline {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use ntsync::Deadline;
+    /// use linux_ntsync::Deadline;
     ///
     /// let a = Deadline::after(Duration::ZERO);
     /// let b = Deadline::after(Duration::from_secs(1));
@@ -92,7 +92,7 @@ impl Deadline {
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
-    /// use ntsync::Deadline;
+    /// use linux_ntsync::Deadline;
     ///
     /// let in_a_second = SystemTime::now() + Duration::from_secs(1);
     /// assert!(matches!(Deadline::at(in_a_second), Deadline::Realtime(_)));
@@ -119,7 +119,7 @@ impl Deadline {
 /// A successful wait: what was acquired.
 ///
 /// ```
-/// let got = ntsync::Acquired { index: 2, abandoned: false, alerted: false };
+/// let got = linux_ntsync::Acquired { index: 2, abandoned: false, alerted: false };
 /// assert_eq!(got.index, 2);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -150,7 +150,7 @@ enum When {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use ntsync::{Acquired, Deadline, Device, Error};
+/// use linux_ntsync::{Acquired, Deadline, Device, Error};
 ///
 /// let dev = Device::open()?;
 /// let work = dev.create_semaphore(0, 100)?;
@@ -162,7 +162,7 @@ enum When {
 /// assert!(next.run()?.alerted);
 /// let stale = dev.wait_any(&[&work], 1).deadline(Deadline::Monotonic(0));
 /// assert_eq!(stale.run(), Err(Error::Timeout));
-/// # Ok::<(), ntsync::Error>(())
+/// # Ok::<(), linux_ntsync::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 #[must_use = "a wait does nothing until it is run"]
@@ -211,12 +211,12 @@ impl<'a> Wait<'a> {
     /// descriptor 0 cannot be an alert: with it the wait has none.
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let sem = dev.create_semaphore(0, 1)?;
     /// let alert = dev.create_event(false, true)?;
     /// let got = dev.wait_any(&[&sem], 1).alert(&alert).run()?;
     /// assert_eq!((got.index, got.alerted), (1, true));
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn alert(mut self, alert: &'a (impl AsObject + ?Sized)) -> Wait<'a> {
@@ -228,13 +228,13 @@ impl<'a> Wait<'a> {
     ///
     /// ```no_run
     /// use std::time::{Duration, SystemTime};
-    /// use ntsync::{Deadline, Error};
+    /// use linux_ntsync::{Deadline, Error};
     ///
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let event = dev.create_event(false, false)?;
     /// let at = Deadline::at(SystemTime::now() + Duration::from_millis(5));
     /// assert_eq!(dev.wait_any(&[&event], 1).deadline(at).run(), Err(Error::Timeout));
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn deadline(mut self, deadline: Deadline) -> Wait<'a> {
@@ -248,13 +248,13 @@ impl<'a> Wait<'a> {
     /// ```no_run
     /// use std::time::Duration;
     ///
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let event = dev.create_event(false, false)?;
     /// let poll = dev.wait_any(&[&event], 1).timeout(Duration::ZERO);
-    /// assert_eq!(poll.run(), Err(ntsync::Error::Timeout));
+    /// assert_eq!(poll.run(), Err(linux_ntsync::Error::Timeout));
     /// event.set()?;
     /// assert_eq!(poll.run()?.index, 0);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn timeout(mut self, timeout: Duration) -> Wait<'a> {
@@ -303,11 +303,11 @@ impl<'a> Wait<'a> {
     /// [`Error::OutOfMemory`].
     ///
     /// ```no_run
-    /// let dev = ntsync::Device::open()?;
+    /// let dev = linux_ntsync::Device::open()?;
     /// let mutex = dev.create_mutex(0, 0)?;
-    /// assert_eq!(dev.wait_any(&[&mutex], 0).run(), Err(ntsync::Error::InvalidArgument));
+    /// assert_eq!(dev.wait_any(&[&mutex], 0).run(), Err(linux_ntsync::Error::InvalidArgument));
     /// assert_eq!(dev.wait_any(&[&mutex], 9).run()?.index, 0);
-    /// # Ok::<(), ntsync::Error>(())
+    /// # Ok::<(), linux_ntsync::Error>(())
     /// ```
     #[inline]
     pub fn run(&self) -> Result<Acquired> {

@@ -78,7 +78,7 @@ enum Observed {
     },
 }
 
-/// Applies `op` to the core the way `object.rs` and `wait.rs` do.
+/// Applies `op` to the core the way `wake.rs` and `waiter.rs` do.
 fn apply_core(state: &mut State, op: Op) -> Outcome {
     match (op, state) {
         (Op::SemRelease(n), State::Sem(s)) => match s.release(n) {

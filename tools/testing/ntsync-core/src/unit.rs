@@ -412,7 +412,7 @@ mod event {
 
     #[test]
     fn pulse_as_the_shell_does_it() {
-        // object.rs: store(true), wake, store(false); reports the state before the set.
+        // wake.rs: store(true), wake, store(false); reports the state before the set.
         for before in [false, true] {
             let mut e = Event::new(false, before);
             assert_eq!(e.store(true), before);

@@ -37,14 +37,14 @@ use std::time::Duration;
 use std::time::Instant;
 use std::time::SystemTime;
 
-use ntsync::Acquired;
-use ntsync::AsObject;
-use ntsync::Deadline;
-use ntsync::Device;
-use ntsync::Error;
-use ntsync::Event;
-use ntsync::Mutex;
-use ntsync::Semaphore;
+use linux_ntsync::Acquired;
+use linux_ntsync::AsObject;
+use linux_ntsync::Deadline;
+use linux_ntsync::Device;
+use linux_ntsync::Error;
+use linux_ntsync::Event;
+use linux_ntsync::Mutex;
+use linux_ntsync::Semaphore;
 
 const HELP: &str = "\
 commands (separated by newlines or ';', '#' starts a comment):
@@ -164,7 +164,7 @@ impl WaitSpec {
     }
 
     /// The outcome line of a wait, after its `wait:` or `spawn N:` prefix.
-    fn outcome(&self, result: ntsync::Result<Acquired>) -> String {
+    fn outcome(&self, result: linux_ntsync::Result<Acquired>) -> String {
         let got = match result {
             Ok(got) => got,
             Err(Error::Timeout) => return "timeout".into(),
@@ -507,7 +507,7 @@ impl Shell {
         &self,
         out: &mut impl Write,
         what: &str,
-        r: ntsync::Result<T>,
+        r: linux_ntsync::Result<T>,
         ok: impl Fn(T) -> String,
     ) {
         let line = match r {
@@ -523,7 +523,7 @@ impl Shell {
     fn create(
         &mut self,
         name: String,
-        make: impl FnOnce(&Device) -> ntsync::Result<Object>,
+        make: impl FnOnce(&Device) -> linux_ntsync::Result<Object>,
         kind: &str,
     ) -> Result<(), String> {
         if self.objects.contains_key(&name) {
@@ -766,7 +766,7 @@ struct Targets {
 
 impl Targets {
     /// Runs the wait `spec` on these objects now.
-    fn wait(&self, dev: &Device, spec: &WaitSpec) -> ntsync::Result<Acquired> {
+    fn wait(&self, dev: &Device, spec: &WaitSpec) -> linux_ntsync::Result<Acquired> {
         let refs: Vec<&dyn AsObject> = self.objs.iter().map(|o| &**o as &dyn AsObject).collect();
         let wait = if spec.all {
             dev.wait_all(&refs, spec.owner)

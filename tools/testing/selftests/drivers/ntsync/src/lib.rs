@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Thin, checked access to the `/dev/ntsync` uAPI and a tiny TAP harness, shared by the
-//! selftest and benchmark binaries.
+//! selftest and benchmark binaries: creating, reading and changing objects, waits and
+//! waiters, errno names; [`task`] for what `/proc` says of this process's threads and
+//! descriptors, [`unix`] for passing descriptors over unix sockets.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 pub mod failslab;
 pub mod rng;
 pub mod tap;
+pub mod task;
+pub mod unix;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,6 +79,50 @@ pub const IOC_SEM_READ: u32 = ioc(R, 0x8b, 8);
 pub const IOC_MUTEX_READ: u32 = ioc(R, 0x8c, 8);
 pub const IOC_EVENT_READ: u32 = ioc(R, 0x8d, 8);
 
+/// The device's commands, in the header's order.
+pub const DEVICE_CMDS: [u32; 5] = [
+    IOC_CREATE_SEM,
+    IOC_CREATE_MUTEX,
+    IOC_CREATE_EVENT,
+    IOC_WAIT_ANY,
+    IOC_WAIT_ALL,
+];
+
+/// The objects' commands, in the header's order.
+pub const OBJECT_CMDS: [u32; 9] = [
+    IOC_SEM_RELEASE,
+    IOC_SEM_READ,
+    IOC_MUTEX_UNLOCK,
+    IOC_MUTEX_KILL,
+    IOC_MUTEX_READ,
+    IOC_EVENT_SET,
+    IOC_EVENT_RESET,
+    IOC_EVENT_PULSE,
+    IOC_EVENT_READ,
+];
+
+/// The three kinds of object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sem,
+    Mutex,
+    Event,
+}
+
+impl Kind {
+    /// Every kind, in the header's order.
+    pub const ALL: [Kind; 3] = [Kind::Sem, Kind::Mutex, Kind::Event];
+
+    /// The command that reads one's state.
+    pub fn read_cmd(self) -> u32 {
+        match self {
+            Kind::Sem => IOC_SEM_READ,
+            Kind::Mutex => IOC_MUTEX_READ,
+            Kind::Event => IOC_EVENT_READ,
+        }
+    }
+}
+
 /// The errno of a failed call.
 pub type Errno = i32;
 
@@ -133,6 +181,11 @@ pub mod setup {
             .map(|a| a.count)
             .map_err(|e| format!("SEM_READ: {}", errname(e)))
     }
+
+    /// Whether an event is signaled.
+    pub fn signaled(event: &impl AsRawFd) -> Result<bool, String> {
+        event_signaled(event).ok_or_else(|| "EVENT_READ failed".to_string())
+    }
 }
 
 /// `ioctl(fd, cmd, arg)`, returning the nonnegative result or the errno.
@@ -158,6 +211,17 @@ pub fn open_device() -> io::Result<File> {
         .open("/dev/ntsync")
 }
 
+/// A pipe: two descriptors that are not ntsync objects.
+pub fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    let mut p = [0; 2];
+    // SAFETY: `p` is a valid out-array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: errno {}", errno()));
+    }
+    // SAFETY: Fresh descriptors that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) })
+}
+
 fn owned(fd: i32) -> OwnedFd {
     // SAFETY: The driver returned a new fd that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(fd) }
@@ -181,10 +245,24 @@ pub fn create_event(dev: &File, manual: bool, signaled: bool) -> Result<OwnedFd,
     ioctl(dev.as_raw_fd(), IOC_CREATE_EVENT, &mut args).map(owned)
 }
 
+/// An object command whose argument is one `u32`, `arg`: the word as the driver left it.
+pub fn ioctl_word(obj: &impl AsRawFd, cmd: u32, arg: u32) -> Result<u32, Errno> {
+    let mut word = arg;
+    ioctl(obj.as_raw_fd(), cmd, &mut word).map(|_| word)
+}
+
+/// A command that reads two words (`SEM_READ`, `MUTEX_READ`, `EVENT_READ`), with both
+/// prefilled with `fill`: the result and the words as the driver left them, since
+/// `EOWNERDEAD` fills them in too.
+pub fn read_words(obj: &impl AsRawFd, cmd: u32, fill: u32) -> (Result<i32, Errno>, [u32; 2]) {
+    let mut words = [fill; 2];
+    let ret = ioctl(obj.as_raw_fd(), cmd, &mut words);
+    (ret, words)
+}
+
 /// `SEM_RELEASE`: the previous count.
 pub fn sem_release(sem: &impl AsRawFd, count: u32) -> Result<u32, Errno> {
-    let mut arg = count;
-    ioctl(sem.as_raw_fd(), IOC_SEM_RELEASE, &mut arg).map(|_| arg)
+    ioctl_word(sem, IOC_SEM_RELEASE, count)
 }
 
 pub fn sem_read(sem: &impl AsRawFd) -> Result<SemArgs, Errno> {
@@ -200,8 +278,7 @@ pub fn mutex_unlock(mutex: &impl AsRawFd, owner: u32) -> Result<u32, Errno> {
 
 /// `MUTEX_KILL`: reports the death of `owner`.
 pub fn mutex_kill(mutex: &impl AsRawFd, owner: u32) -> Result<(), Errno> {
-    let mut arg = owner;
-    ioctl(mutex.as_raw_fd(), IOC_MUTEX_KILL, &mut arg).map(|_| ())
+    ioctl_word(mutex, IOC_MUTEX_KILL, owner).map(|_| ())
 }
 
 /// A value no driver writes by itself: it shows which fields a command left alone.
@@ -224,24 +301,19 @@ pub fn mutex_state(mutex: &impl AsRawFd) -> Result<(u32, u32), Errno> {
     ret.map(|_| (args.owner, args.count))
 }
 
-fn event_op(event: &impl AsRawFd, cmd: u32) -> Result<u32, Errno> {
-    let mut prev = POISON;
-    ioctl(event.as_raw_fd(), cmd, &mut prev).map(|_| prev)
-}
-
 /// `EVENT_SET`: the previous state.
 pub fn event_set(event: &impl AsRawFd) -> Result<u32, Errno> {
-    event_op(event, IOC_EVENT_SET)
+    ioctl_word(event, IOC_EVENT_SET, POISON)
 }
 
 /// `EVENT_RESET`: the previous state.
 pub fn event_reset(event: &impl AsRawFd) -> Result<u32, Errno> {
-    event_op(event, IOC_EVENT_RESET)
+    ioctl_word(event, IOC_EVENT_RESET, POISON)
 }
 
 /// `EVENT_PULSE`: the previous state.
 pub fn event_pulse(event: &impl AsRawFd) -> Result<u32, Errno> {
-    event_op(event, IOC_EVENT_PULSE)
+    ioctl_word(event, IOC_EVENT_PULSE, POISON)
 }
 
 pub fn event_read(event: &impl AsRawFd) -> Result<EventArgs, Errno> {
@@ -271,6 +343,18 @@ pub fn now_ns(clock: libc::clockid_t) -> u64 {
 /// The absolute `CLOCK_MONOTONIC` deadline `ms` milliseconds from now.
 pub fn in_ms(ms: u64) -> u64 {
     now_ns(libc::CLOCK_MONOTONIC) + ms * 1_000_000
+}
+
+/// Polls `cond` every millisecond until it holds or `limit` passes; whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    cond()
 }
 
 /// A wait request over `objs`.
@@ -384,8 +468,7 @@ impl Waiter {
         let (tid_tx, tid_rx) = mpsc::channel();
         let (tx, rx) = mpsc::channel();
         let handle = thread::spawn(move || {
-            // SAFETY: gettid has no preconditions.
-            let _ = tid_tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t);
+            let _ = tid_tx.send(task::gettid());
             let wait = Wait {
                 objs: &objs,
                 owner,
@@ -418,21 +501,10 @@ impl Waiter {
         self.tid
     }
 
-    /// Whether the thread sleeps inside ioctl(2) now.
+    /// Whether the thread sleeps inside ioctl(2) now (or sleeps at all, where the kernel does
+    /// not say in which syscall).
     pub fn sleeping(&self) -> bool {
-        let task = format!("/proc/self/task/{}", self.tid);
-        let Ok(stat) = std::fs::read_to_string(format!("{task}/stat")) else {
-            return false;
-        };
-        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
-        if !state.is_some_and(|s| s.starts_with('S')) {
-            return false;
-        }
-        // Not every kernel has /proc/PID/syscall; where it exists, it names the syscall.
-        match std::fs::read_to_string(format!("{task}/syscall")) {
-            Ok(sc) => sc.split_whitespace().next() == Some(&libc::SYS_ioctl.to_string()),
-            Err(_) => true,
-        }
+        task::thread_in_ioctl(self.tid) != Some(false)
     }
 
     /// Returns once the thread sleeps in its wait; fails if the wait returned instead, or if

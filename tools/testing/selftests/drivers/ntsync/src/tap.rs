@@ -100,3 +100,11 @@ pub fn report<S: AsRef<str>>(results: &[(S, TestResult)]) -> usize {
     println!("# {} passed, {} failed", results.len() - failed, failed);
     failed
 }
+
+/// The whole `main` of a test binary: runs `tests` (or those whose names contain one of the
+/// arguments) and exits with the number of failures, capped at 100.
+pub fn main(tests: &[Test]) -> ! {
+    let filter: Vec<String> = std::env::args().skip(1).collect();
+    let failed = run(tests, &filter);
+    std::process::exit(failed.min(100) as i32);
+}

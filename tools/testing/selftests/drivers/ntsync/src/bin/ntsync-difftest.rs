@@ -35,9 +35,10 @@
 
 use ntsync_selftests::rng::Rng;
 use ntsync_selftests::{
-    errname, ioctl_raw, IOC_CREATE_EVENT, IOC_CREATE_MUTEX, IOC_CREATE_SEM, IOC_EVENT_PULSE,
-    IOC_EVENT_READ, IOC_EVENT_RESET, IOC_EVENT_SET, IOC_MUTEX_KILL, IOC_MUTEX_READ,
-    IOC_MUTEX_UNLOCK, IOC_SEM_READ, IOC_SEM_RELEASE, IOC_WAIT_ALL, IOC_WAIT_ANY, WAIT_REALTIME,
+    errname, ioctl_raw, now_ns, read_words, Kind, IOC_CREATE_EVENT, IOC_CREATE_MUTEX,
+    IOC_CREATE_SEM, IOC_EVENT_PULSE, IOC_EVENT_READ, IOC_EVENT_RESET, IOC_EVENT_SET,
+    IOC_MUTEX_KILL, IOC_MUTEX_READ, IOC_MUTEX_UNLOCK, IOC_SEM_READ, IOC_SEM_RELEASE, IOC_WAIT_ALL,
+    IOC_WAIT_ANY, WAIT_REALTIME,
 };
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
@@ -88,16 +89,6 @@ impl Hasher {
 
 // ---------------------------------------------------------------------------------------
 // Small helpers.
-
-fn now_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 fn close(fd: RawFd) {
     // SAFETY: The caller owns `fd` and forgets it.
@@ -381,13 +372,6 @@ fn result(out: &mut String, r: Result<i32, i32>) {
 // ---------------------------------------------------------------------------------------
 // The pool.
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Sem,
-    Mutex,
-    Event,
-}
-
 #[derive(Clone, Copy)]
 struct Slot {
     fd: RawFd,
@@ -598,16 +582,8 @@ impl<'m> Pool<'m> {
     }
 
     fn read_state(&self, s: Slot) -> ObjState {
-        let cmd = match s.kind {
-            Kind::Sem => IOC_SEM_READ,
-            Kind::Mutex => IOC_MUTEX_READ,
-            Kind::Event => IOC_EVENT_READ,
-        };
-        let mut w = [SENT; 2];
-        let err = match ioctl_raw(s.fd, cmd, w.as_mut_ptr() as usize) {
-            Ok(_) => 0,
-            Err(e) => e,
-        };
+        let (ret, w) = read_words(&s.fd, s.kind.read_cmd(), SENT);
+        let err = ret.err().unwrap_or(0);
         ObjState {
             kind: s.kind,
             a: w[0],

@@ -27,13 +27,14 @@ use libc::ENOMEM;
 use ntsync_selftests::failslab::{FailNth, Failslab, INJECTED};
 use ntsync_selftests::setup::{count, dev, event, mutex, sem};
 use ntsync_selftests::tap::{self, Test, TestResult};
+use ntsync_selftests::task::{fd_count, gettid, thread_in_ioctl};
 use ntsync_selftests::*;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// No operation makes anywhere near this many allocations.
 const MAX_STEPS: u32 = 300;
@@ -104,40 +105,11 @@ fn ours() -> bool {
         .is_ok_and(|m| m.lines().any(|l| l.starts_with("ntsync_rs ")))
 }
 
-/// The number of open descriptors.
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// Faults in the stack that the operation will use, so that the kernel does not allocate for
 /// it (and take the fault) while the operation runs.
 fn touch_stack() {
     let buf = [1u8; 64 * 1024];
     std::hint::black_box(&buf);
-}
-
-fn sleeps_in_ioctl(tid: libc::pid_t) -> bool {
-    let task = format!("/proc/self/task/{tid}");
-    let Ok(stat) = std::fs::read_to_string(format!("{task}/stat")) else {
-        return false;
-    };
-    stat.rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
-        && std::fs::read_to_string(format!("{task}/syscall"))
-            .is_ok_and(|sc| sc.split_whitespace().next() == Some(&libc::SYS_ioctl.to_string()))
-}
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    cond()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -260,8 +232,7 @@ fn start_waiter(
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let nth = FailNth::open();
-        // SAFETY: No preconditions.
-        let _ = tid_tx.send(unsafe { libc::gettid() });
+        let _ = tid_tx.send(gettid());
         let mut args = Wait {
             objs: &objs,
             owner: 9,
@@ -305,7 +276,9 @@ fn sleeping_wait_faults(all: bool) -> TestResult {
         let alert = event(&dev, false, false)?;
         let objs = vec![s.as_raw_fd(), e.as_raw_fd()];
         let (tid, rx, returned) = start_waiter(&dev, cmd, objs, alert.as_raw_fd(), k)?;
-        let asleep = wait_until(BOUND, || returned.load(SeqCst) || sleeps_in_ioctl(tid));
+        let asleep = wait_until(BOUND, || {
+            returned.load(SeqCst) || thread_in_ioctl(tid) == Some(true)
+        });
         // Signalled only once asleep: a wait that failed before never sees it.
         let released = asleep && !returned.load(SeqCst);
         if released {
@@ -379,12 +352,13 @@ fn queue_growth_faults(all: bool) -> TestResult {
             let all_asleep = wait_until(BOUND, || {
                 waiters
                     .iter()
-                    .all(|(tid, _, done)| !done.load(SeqCst) && sleeps_in_ioctl(*tid))
+                    .all(|(tid, _, done)| !done.load(SeqCst) && thread_in_ioctl(*tid) == Some(true))
             });
             check!(all_asleep, "{queued} waiters did not all sleep");
             let (tid, rx, returned) = start_waiter(&dev, cmd, objs, 0, k)?;
-            let asleep = wait_until(BOUND, || returned.load(SeqCst) || sleeps_in_ioctl(tid))
-                && !returned.load(SeqCst);
+            let asleep = wait_until(BOUND, || {
+                returned.load(SeqCst) || thread_in_ioctl(tid) == Some(true)
+            }) && !returned.load(SeqCst);
             let sleepers = queued + asleep as usize;
             check_eq!(sem_release(&s, sleepers as u32), Ok(0));
             let (got, index, fired) = rx
@@ -452,7 +426,8 @@ fn wake_faults(which: u32) -> TestResult {
         };
         let (tid, rx, returned) = start_waiter(&dev, cmd, objs, 0, 0)?;
         check!(
-            wait_until(BOUND, || returned.load(SeqCst) || sleeps_in_ioctl(tid))
+            wait_until(BOUND, || returned.load(SeqCst)
+                || thread_in_ioctl(tid) == Some(true))
                 && !returned.load(SeqCst),
             "the waiter did not sleep"
         );
@@ -539,15 +514,11 @@ fn object_op(
     }
     let got = ioctl(fd, cmd, &mut arg);
     let fired = nth.is_some_and(|(nth, _)| nth.disarm());
-    let mut states = Vec::new();
-    for (obj, read) in objs
+    let states = objs
         .iter()
-        .zip([IOC_SEM_READ, IOC_MUTEX_READ, IOC_EVENT_READ])
-    {
-        let mut st = [POISON; 2];
-        let _ = ioctl(*obj, read, &mut st);
-        states.push(st);
-    }
+        .zip(Kind::ALL)
+        .map(|(obj, kind)| read_words(obj, kind.read_cmd(), POISON).1)
+        .collect();
     Ok(((got, states), fired))
 }
 
@@ -722,7 +693,5 @@ const TESTS: &[Test] = &[
 ];
 
 fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).collect();
-    let failed = tap::run(TESTS, &filter);
-    std::process::exit(failed.min(100) as i32);
+    tap::main(TESTS)
 }

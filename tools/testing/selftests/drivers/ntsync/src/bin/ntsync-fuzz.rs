@@ -41,8 +41,9 @@ use libc::{
 };
 use ntsync_selftests::failslab::{FailNth, Failslab, INJECTED};
 use ntsync_selftests::rng::Rng;
-use ntsync_selftests::setup::{count, event, mutex, sem};
+use ntsync_selftests::setup::{count, event, mutex, sem, signaled};
 use ntsync_selftests::tap::{self, TestResult};
+use ntsync_selftests::task::{fd_count, in_ioctl};
 use ntsync_selftests::*;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -125,24 +126,6 @@ const ACTIONS: [&str; 9] = [
     "close_race",
 ];
 
-const DEV_CMDS: [u32; 5] = [
-    IOC_CREATE_SEM,
-    IOC_CREATE_MUTEX,
-    IOC_CREATE_EVENT,
-    IOC_WAIT_ANY,
-    IOC_WAIT_ALL,
-];
-const OBJ_CMDS: [u32; 9] = [
-    IOC_SEM_RELEASE,
-    IOC_SEM_READ,
-    IOC_MUTEX_UNLOCK,
-    IOC_MUTEX_KILL,
-    IOC_MUTEX_READ,
-    IOC_EVENT_SET,
-    IOC_EVENT_RESET,
-    IOC_EVENT_PULSE,
-    IOC_EVENT_READ,
-];
 /// ioctl types that the VFS or pipes handle themselves (FIOCLEX, FIFREEZE, FS_IOC_*,
 /// FICLONE, FIGETBSZ, the watch queue...): garbage commands avoid them, since they would do
 /// something else than fail.
@@ -540,21 +523,6 @@ fn open_dev() -> File {
     open_device().expect("open /dev/ntsync")
 }
 
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut p = [0; 2];
-    // SAFETY: `p` is a valid out-array.
-    assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: Fresh descriptors that nothing else owns.
-    unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) }
-}
-
-/// The number of open descriptors.
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 fn dup(fd: &impl AsRawFd) -> Result<OwnedFd, String> {
     // SAFETY: Duplicating a descriptor we hold.
     let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
@@ -565,28 +533,13 @@ fn dup(fd: &impl AsRawFd) -> Result<OwnedFd, String> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// Whether the task at `/proc/.../TID` sleeps in ioctl(2).
-fn sleeps_in_ioctl(task: &str) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("{task}/stat")) else {
-        return false;
-    };
-    if !stat
-        .rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
-    {
-        return false;
-    }
-    std::fs::read_to_string(format!("{task}/syscall"))
-        .is_ok_and(|sc| sc.split_whitespace().next() == Some(&libc::SYS_ioctl.to_string()))
-}
-
 /// How many threads of process `pid` sleep in ioctl(2).
 fn ioctl_sleepers(pid: libc::pid_t) -> usize {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };
     dir.flatten()
-        .filter(|t| sleeps_in_ioctl(&t.path().to_string_lossy()))
+        .filter(|t| in_ioctl(&t.path().to_string_lossy()) == Some(true))
         .count()
 }
 
@@ -596,18 +549,6 @@ fn gone(pid: libc::pid_t) -> bool {
         stat.rsplit_once(')')
             .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
     })
-}
-
-/// Polls `cond` until it holds or `limit` passes.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    cond()
 }
 
 /// Waits for child `pid`, killing it if it does not end within `limit`: its wait status.
@@ -648,10 +589,6 @@ fn fork() -> Result<libc::pid_t, String> {
 fn child_exit(code: i32) -> ! {
     // SAFETY: Ends the child at once, without running the parent's exit handlers.
     unsafe { libc::_exit(code) }
-}
-
-fn signaled(e: &impl AsRawFd) -> Result<bool, String> {
-    event_signaled(e).ok_or_else(|| "EVENT_READ failed".to_string())
 }
 
 macro_rules! ensure {
@@ -771,7 +708,7 @@ impl Fuzz {
             other_inst: 2,
             next_inst: 3,
             pool: Vec::new(),
-            pipe: pipe(),
+            pipe: pipe().expect("pipe"),
             checks: (0..CHECKS.len() + nth.is_some() as usize)
                 .map(|_| Check::default())
                 .collect(),
@@ -846,7 +783,7 @@ impl Fuzz {
         let valid = match (t, r) {
             (Target::Obj(i), 0..=64) => {
                 let kind = self.pool[i].st.read_cmd();
-                let mine: Vec<u32> = OBJ_CMDS
+                let mine: Vec<u32> = OBJECT_CMDS
                     .iter()
                     .copied()
                     .filter(|&c| self.kind_of_cmd(c) == Some(kind))
@@ -854,12 +791,12 @@ impl Fuzz {
                 if self.rng.pct(80) {
                     self.rng.pick(&mine)
                 } else {
-                    self.rng.pick(&OBJ_CMDS)
+                    self.rng.pick(&OBJECT_CMDS)
                 }
             }
-            (Target::Dev | Target::Other, 0..=64) => self.rng.pick(&DEV_CMDS),
+            (Target::Dev | Target::Other, 0..=64) => self.rng.pick(&DEVICE_CMDS),
             _ => {
-                let all: Vec<u32> = DEV_CMDS.iter().chain(&OBJ_CMDS).copied().collect();
+                let all: Vec<u32> = DEVICE_CMDS.iter().chain(&OBJECT_CMDS).copied().collect();
                 self.rng.pick(&all)
             }
         };
@@ -957,7 +894,7 @@ impl Fuzz {
             IOC_MUTEX_UNLOCK => w[0] = self.owner(),
             IOC_MUTEX_KILL => w[0] = self.owner(),
             _ => {
-                if !OBJ_CMDS.contains(&cmd) && !DEV_CMDS.contains(&cmd) {
+                if !OBJECT_CMDS.contains(&cmd) && !DEVICE_CMDS.contains(&cmd) {
                     for x in &mut w {
                         *x = self.rng.edgy();
                     }
@@ -1030,7 +967,7 @@ impl Fuzz {
         match c.target {
             Target::Closed | Target::Minus1 => Expect::err(EBADF),
             Target::Pipe => Expect::err(ENOTTY),
-            Target::Dev | Target::Other if DEV_CMDS.contains(&c.cmd) => {
+            Target::Dev | Target::Other if DEVICE_CMDS.contains(&c.cmd) => {
                 let inst = if c.target == Target::Dev {
                     self.inst
                 } else {
@@ -1038,7 +975,7 @@ impl Fuzz {
                 };
                 self.expect_dev(inst, c)
             }
-            Target::Obj(i) if OBJ_CMDS.contains(&c.cmd) => self.expect_obj(i, c),
+            Target::Obj(i) if OBJECT_CMDS.contains(&c.cmd) => self.expect_obj(i, c),
             _ => Expect::err(ENOTTY),
         }
     }
@@ -1249,7 +1186,7 @@ impl Fuzz {
     }
 
     fn run_call(&mut self, c: &Call, e: Expect) {
-        let size = if DEV_CMDS.contains(&c.cmd) || OBJ_CMDS.contains(&c.cmd) {
+        let size = if DEVICE_CMDS.contains(&c.cmd) || OBJECT_CMDS.contains(&c.cmd) {
             size_of_cmd(c.cmd)
         } else {
             40
@@ -1276,7 +1213,7 @@ impl Fuzz {
         let fired = arm.is_some() && self.nth.as_ref().is_some_and(|(nth, _)| nth.disarm());
         self.checks[CALLS].runs += 1;
         let device_cmd =
-            matches!(c.target, Target::Dev | Target::Other) && DEV_CMDS.contains(&c.cmd);
+            matches!(c.target, Target::Dev | Target::Other) && DEVICE_CMDS.contains(&c.cmd);
         if arm.is_some() {
             self.checks[ALLOC].runs += 1;
         }
@@ -1521,7 +1458,7 @@ impl Fuzz {
         let s = sem(&self.dev, 0, u32::MAX)?;
         let e = event(&self.dev, true, true)?;
         let m = mutex(&self.dev, 0, 0)?;
-        let (pipe_rd, _pipe_wr) = pipe();
+        let (pipe_rd, _pipe_wr) = pipe().expect("pipe");
         let slot = dup(&s)?;
         let fd = slot.as_raw_fd();
         let dev = dup(&self.dev)?;
@@ -1587,7 +1524,7 @@ impl Fuzz {
         let m = mutex(&self.dev, 9, 1)?;
         let e = event(&self.dev, true, false)?;
         let gate = sem(&self.dev, 0, 1)?;
-        let (rd, wr) = pipe();
+        let (rd, wr) = pipe().expect("pipe");
         let pid = fork()?;
         if pid == 0 {
             drop(wr);

@@ -25,13 +25,15 @@
 //! SECONDS after it starts; a watchdog bails out if it does not.
 
 use ntsync_selftests::rng::Rng;
+use ntsync_selftests::task::gettid;
 use ntsync_selftests::{
-    ioctl_raw, IOC_CREATE_EVENT, IOC_CREATE_MUTEX, IOC_CREATE_SEM, IOC_EVENT_PULSE, IOC_EVENT_READ,
-    IOC_EVENT_RESET, IOC_EVENT_SET, IOC_MUTEX_KILL, IOC_MUTEX_READ, IOC_MUTEX_UNLOCK, IOC_SEM_READ,
-    IOC_SEM_RELEASE, IOC_WAIT_ALL, IOC_WAIT_ANY,
+    create_event, create_mutex, create_sem, errname, ioctl, ioctl_raw, ioctl_word, now_ns,
+    open_device, read_words, Wait, IOC_EVENT_PULSE, IOC_EVENT_READ, IOC_EVENT_RESET, IOC_EVENT_SET,
+    IOC_MUTEX_KILL, IOC_MUTEX_READ, IOC_MUTEX_UNLOCK, IOC_SEM_READ, IOC_SEM_RELEASE, IOC_WAIT_ALL,
+    IOC_WAIT_ANY,
 };
-use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::exit;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -48,35 +50,6 @@ const T_WAKEUP: usize = 2;
 const T_WAIT_ALL: usize = 3;
 const T_OWNERDEAD: usize = 4;
 const T_UNEXPECTED: usize = 5;
-
-fn now() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn gettid() -> u32 {
-    // SAFETY: No preconditions.
-    unsafe { libc::gettid() as u32 }
-}
-
-fn errname(e: i32) -> String {
-    match e {
-        libc::EPERM => "EPERM".into(),
-        libc::EINTR => "EINTR".into(),
-        libc::EFAULT => "EFAULT".into(),
-        libc::EINVAL => "EINVAL".into(),
-        libc::ENOTTY => "ENOTTY".into(),
-        libc::EOVERFLOW => "EOVERFLOW".into(),
-        libc::ETIMEDOUT => "ETIMEDOUT".into(),
-        libc::EOWNERDEAD => "EOWNERDEAD".into(),
-        _ => format!("errno {e}"),
-    }
-}
 
 /// What a wait returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,38 +112,30 @@ struct Shared {
     failures: Mutex<[(u64, Vec<String>); TESTS]>,
 }
 
-fn obj(dev: &File, cmd: u32, a: u32, b: u32) -> OwnedFd {
-    let mut args = [a, b];
-    match ioctl_raw(dev.as_raw_fd(), cmd, args.as_mut_ptr() as usize) {
-        // SAFETY: The driver returned a new fd that nothing else owns.
-        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
-        Err(e) => {
-            println!("Bail out! creating an object failed: {}", errname(e));
-            exit(1);
-        }
-    }
+/// The object a creation made; a failed one ends the run.
+fn made(obj: Result<OwnedFd, i32>) -> OwnedFd {
+    obj.unwrap_or_else(|e| {
+        println!("Bail out! creating an object failed: {}", errname(e));
+        exit(1);
+    })
 }
 
 impl Shared {
     fn new() -> Shared {
-        let dev = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/ntsync")
-            .unwrap_or_else(|e| {
-                println!("Bail out! open /dev/ntsync: {e}");
-                exit(1);
-            });
-        let sem = |max| obj(&dev, IOC_CREATE_SEM, 0, max);
-        let mutex = || obj(&dev, IOC_CREATE_MUTEX, 0, 0);
-        let event = |manual| obj(&dev, IOC_CREATE_EVENT, manual, 0);
+        let dev = open_device().unwrap_or_else(|e| {
+            println!("Bail out! open /dev/ntsync: {e}");
+            exit(1);
+        });
+        let sem = |max| made(create_sem(&dev, 0, max));
+        let mutex = || made(create_mutex(&dev, 0, 0));
+        let event = |manual| made(create_event(&dev, manual, false));
         Shared {
             sems: [sem(AB_MAX), sem(AB_MAX), sem(u32::MAX), sem(u32::MAX)],
             mutexes: [mutex(), mutex(), mutex()],
-            alert: event(0),
-            go: event(1),
-            pulsed: [event(0), event(1)],
-            never: event(0),
+            alert: event(false),
+            go: event(true),
+            pulsed: [event(false), event(true)],
+            never: event(false),
             dev,
             stop: AtomicBool::new(false),
             ioctls: AtomicU64::new(0),
@@ -214,42 +179,29 @@ impl Shared {
 
     /// A one-word object command; the word it wrote back.
     fn cmd1(&self, fd: RawFd, cmd: u32, arg: u32) -> Result<u32, i32> {
-        let mut a = [arg];
-        self.ioctl(fd, cmd, &mut a).map(|_| a[0])
+        self.ioctls.fetch_add(1, SeqCst);
+        ioctl_word(&fd, cmd, arg)
     }
 
     /// Reads an object: the two words and the result.
     fn read(&self, fd: RawFd, cmd: u32) -> ([u32; 2], Result<i32, i32>) {
-        let mut a = [0u32; 2];
-        let r = self.ioctl(fd, cmd, &mut a);
+        self.ioctls.fetch_add(1, SeqCst);
+        let (r, a) = read_words(&fd, cmd, 0);
         (a, r)
     }
 
     fn wait(&self, all: bool, objs: &[RawFd], alert: RawFd, owner: u32, deadline: u64) -> Waited {
-        #[repr(C)]
-        struct Args {
-            timeout: u64,
-            objs: u64,
-            count: u32,
-            index: u32,
-            flags: u32,
-            owner: u32,
-            alert: u32,
-            pad: u32,
-        }
-        let mut args = Args {
-            timeout: deadline,
-            objs: objs.as_ptr() as u64,
-            count: objs.len() as u32,
-            index: u32::MAX,
-            flags: 0,
+        let wait = Wait {
+            objs,
             owner,
-            alert: alert as u32,
-            pad: 0,
+            timeout: deadline,
+            flags: 0,
+            alert,
         };
+        let mut args = wait.args();
         self.ioctls.fetch_add(1, SeqCst);
         let cmd = if all { IOC_WAIT_ALL } else { IOC_WAIT_ANY };
-        match ioctl_raw(self.dev.as_raw_fd(), cmd, &mut args as *mut Args as usize) {
+        match ioctl(self.dev.as_raw_fd(), cmd, &mut args) {
             Ok(0) => Waited::Got(args.index, false),
             Err(libc::EOWNERDEAD) => Waited::Got(args.index, true),
             Err(libc::ETIMEDOUT) => Waited::TimedOut,
@@ -271,7 +223,7 @@ impl Shared {
         if rng.pct(20) {
             0
         } else {
-            now() + rng.below(max_ms * MS)
+            now_ns(libc::CLOCK_MONOTONIC) + rng.below(max_ms * MS)
         }
     }
 
@@ -593,7 +545,7 @@ impl Shared {
                 Ok(0) => {}
                 r => self.unexpected("EVENT_SET of the reset manual event", r),
             }
-            self.go_stamp.store(now(), SeqCst);
+            self.go_stamp.store(now_ns(libc::CLOCK_MONOTONIC), SeqCst);
             self.phase.fetch_add(1, SeqCst);
             pause(&mut rng);
             self.phase.fetch_add(1, SeqCst);
@@ -742,14 +694,14 @@ fn main() {
 
     let shared = Arc::new(Shared::new());
     let start = Instant::now();
-    let seed = now();
+    let seed = now_ns(libc::CLOCK_MONOTONIC);
     let handles: Vec<_> = (0..threads)
         .map(|i| {
             let sh = shared.clone();
             let role = Role::of(i);
             let rng = Rng((seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
             thread::spawn(move || {
-                let tid = gettid();
+                let tid = gettid() as u32;
                 match role {
                     Role::Releaser => sh.releaser(rng),
                     Role::AnyWaiter => sh.any_waiter(rng, tid),

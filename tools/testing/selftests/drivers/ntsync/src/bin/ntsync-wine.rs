@@ -44,6 +44,8 @@
 use ntsync_selftests::rng::Rng;
 use ntsync_selftests::tap;
 use ntsync_selftests::tap::TestResult;
+use ntsync_selftests::task::{gettid, thread_in_ioctl};
+use ntsync_selftests::unix::{recv_with_fd, send_with_fd, socketpair};
 use ntsync_selftests::{
     errname, errno, event_read, event_reset, event_set, install_handler, ioctl, mutex_read,
     mutex_unlock, now_ns, sem_read, sem_release, Errno, WaitArgs, INFINITE, IOC_CREATE_EVENT,
@@ -332,12 +334,6 @@ fn shm() -> &'static Shm {
 // ---------------------------------------------------------------------------------------
 // Messages over the unix sockets.
 
-/// The control buffer size for one descriptor.
-fn cmsg_space() -> usize {
-    // SAFETY: CMSG_SPACE only computes a size.
-    unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize }
-}
-
 /// Sends `words` and `text`, with `fd` attached if given; retried on EINTR.
 fn send_msg(sock: RawFd, words: [u32; 4], text: &[u8], fd: Option<RawFd>) -> Result<(), String> {
     let mut buf = Vec::with_capacity(16 + text.len());
@@ -345,36 +341,12 @@ fn send_msg(sock: RawFd, words: [u32; 4], text: &[u8], fd: Option<RawFd>) -> Res
         buf.extend_from_slice(&w.to_ne_bytes());
     }
     buf.extend_from_slice(text);
-    let space = cmsg_space();
-    let mut control = vec![0u64; space.div_ceil(8)];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: Every pointer refers to a local buffer of the stated size; the control buffer
-    // has room for one descriptor, as CMSG_SPACE computes.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if let Some(fd) = fd {
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = space as _;
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
-            libc::CMSG_DATA(cmsg).cast::<RawFd>().write_unaligned(fd);
-        }
-        loop {
-            let n = libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL);
-            if n == buf.len() as isize {
-                return Ok(());
-            }
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            return Err(format!("sendmsg: {}", errname(errno())));
+    loop {
+        match send_with_fd(sock, &buf, fd, libc::MSG_NOSIGNAL) {
+            Ok(n) if n == buf.len() => return Ok(()),
+            Ok(n) => return Err(format!("sendmsg: sent {n} of {} bytes", buf.len())),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(format!("sendmsg: {}", errname(e))),
         }
     }
 }
@@ -385,47 +357,24 @@ type Msg = ([u32; 4], Vec<u8>, Option<OwnedFd>);
 
 fn recv_msg(sock: RawFd) -> Result<Option<Msg>, String> {
     let mut buf = vec![0u8; 1024];
-    let space = cmsg_space();
-    let mut control = vec![0u64; space.div_ceil(8)];
-    // SAFETY: As in `send_msg`; a received descriptor is new and owned by nobody else.
-    unsafe {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        let n = loop {
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = space as _;
-            let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            if n < 0 {
-                return Err(format!("recvmsg: {}", errname(errno())));
-            }
-            break n as usize;
-        };
-        if n == 0 {
-            return Ok(None);
+    let (n, fd) = loop {
+        match recv_with_fd(sock, &mut buf) {
+            Ok(got) => break got,
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(format!("recvmsg: {}", errname(e))),
         }
-        if n < 16 {
-            return Err(format!("short message of {n} bytes"));
-        }
-        let mut fd = None;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if !cmsg.is_null() && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-            let raw = libc::CMSG_DATA(cmsg).cast::<RawFd>().read_unaligned();
-            fd = Some(OwnedFd::from_raw_fd(raw));
-        }
-        let mut words = [0u32; 4];
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = u32::from_ne_bytes(buf[4 * i..4 * i + 4].try_into().unwrap());
-        }
-        Ok(Some((words, buf[16..n].to_vec(), fd)))
+    };
+    if n == 0 {
+        return Ok(None);
     }
+    if n < 16 {
+        return Err(format!("short message of {n} bytes"));
+    }
+    let mut words = [0u32; 4];
+    for (i, w) in words.iter_mut().enumerate() {
+        *w = u32::from_ne_bytes(buf[4 * i..4 * i + 4].try_into().unwrap());
+    }
+    Ok(Some((words, buf[16..n].to_vec(), fd)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -958,28 +907,6 @@ fn pingpong(t: &Nthread, pair: usize, ping: bool, iters: usize) {
     }
 }
 
-/// The kernel thread id of the caller.
-fn gettid() -> i32 {
-    // SAFETY: No preconditions.
-    unsafe { libc::gettid() }
-}
-
-/// Whether thread `tid` of this process sleeps in ioctl(2), i.e. in a wait.
-fn sleeping_in_ioctl(tid: i32) -> bool {
-    let task = format!("/proc/self/task/{tid}");
-    let Ok(stat) = std::fs::read_to_string(format!("{task}/stat")) else {
-        return false;
-    };
-    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
-    if !state.is_some_and(|s| s.starts_with('S')) {
-        return false;
-    }
-    match std::fs::read_to_string(format!("{task}/syscall")) {
-        Ok(sc) => sc.split_whitespace().next() == Some(&libc::SYS_ioctl.to_string()),
-        Err(_) => true,
-    }
-}
-
 /// A pulse group's shared state: the waiters' kernel thread and NT ids and round counters.
 struct Group {
     ktids: Vec<AtomicU32>,
@@ -1011,7 +938,8 @@ fn pulse_setter(t: &Nthread, g: &Group, event: u32, manual: bool, rounds: usize)
     let all_asleep = |r: u32| {
         until(|| {
             (0..g.entered.len()).all(|i| {
-                g.entered[i].load(SeqCst) == r && sleeping_in_ioctl(g.ktids[i].load(SeqCst) as i32)
+                g.entered[i].load(SeqCst) == r
+                    && thread_in_ioctl(g.ktids[i].load(SeqCst) as i32) != Some(false)
             })
         })
     };
@@ -1691,22 +1619,10 @@ fn main() {
     let mut socks = Vec::new();
     let mut pids = Vec::new();
     for idx in 0..cfg.clients {
-        let mut sv = [0; 2];
-        // SAFETY: `sv` has room for two descriptors.
-        let ret = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                sv.as_mut_ptr(),
-            )
-        };
-        if ret != 0 {
-            println!("Bail out! socketpair: {}", errname(errno()));
+        let (ours, theirs) = socketpair(libc::SOCK_SEQPACKET).unwrap_or_else(|e| {
+            println!("Bail out! socketpair: {}", errname(e));
             exit(1);
-        }
-        // SAFETY: socketpair returned two new descriptors.
-        let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };
+        });
         // SAFETY: The process is single-threaded here; the child only runs `client_main`.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
